@@ -1,0 +1,115 @@
+"""Shared fixtures: tiny learnable image data the tests write themselves, and a scripted trainer."""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from tuner.errors import TrialPruned
+from tuner.records import TrialResult
+
+SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
+
+
+def make_images(count: int, seed: int, size: int = 28, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Class k is a bright square at a position of its own plus noise: learnable in an epoch or two."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % classes
+    rng.shuffle(labels)
+    images = rng.integers(0, 60, size=(count, size, size), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 4)
+        images[i, 2 + row * 8 : 8 + row * 8, 2 + col * 6 : 7 + col * 6] = 255
+    return images, labels.astype(np.uint8)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = (0x0800 + array.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_dir(folder: Path, train: int = 400, test: int = 100) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    x_train, y_train = make_images(train, 1)
+    x_test, y_test = make_images(test, 2)
+    for name, array in (
+        ("train-images-idx3-ubyte.gz", x_train),
+        ("train-labels-idx1-ubyte.gz", y_train),
+        ("t10k-images-idx3-ubyte.gz", x_test),
+        ("t10k-labels-idx1-ubyte.gz", y_test),
+    ):
+        (folder / name).write_bytes(gzip.compress(idx_bytes(array)))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may reach the network or a user's Keras cache."""
+    monkeypatch.setenv("CNN_TUNE_OFFLINE", "1")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
+    monkeypatch.delenv("CNN_TUNE_DATA", raising=False)
+    from tuner.data import load_dataset
+
+    load_dataset.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CNN_TUNE_DATA folder whose mnist/ and fashion_mnist/ are tiny synthetic IDX sets."""
+    root = tmp_path_factory.mktemp("data")
+    write_idx_dir(root / "mnist")
+    write_idx_dir(root / "fashion_mnist")
+    return root
+
+
+@pytest.fixture
+def tiny_data(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CNN_TUNE_DATA", str(data_root))
+    return data_root
+
+
+def scripted_runner(
+    speed: Callable[[dict[str, Any]], float] = lambda c: c.get("filters", 32) / 32,
+    fail_when: Callable[[dict[str, Any]], str | None] = lambda c: None,
+    threshold: float = 0.998,
+) -> Callable[..., TrialResult]:
+    """A fake trainer: accuracy rises with `speed(config)` per epoch; it reports every epoch like the real one."""
+    calls: list[dict[str, Any]] = []
+
+    def run(config: dict[str, Any], seed: int, on_epoch: Any, say: Any) -> TrialResult:
+        calls.append({"config": dict(config), "seed": seed})
+        result = TrialResult(conv_layers=1, pool_layers=1, param_count=1000)
+        reason = fail_when(config)
+        if reason:
+            result.state, result.fail_reason = "failed", reason
+            return result
+        rate = speed(config)
+        try:
+            for epoch in range(1, int(config.get("epochs", 5)) + 1):
+                accuracy = 1 - 0.5 * math.exp(-rate * epoch)
+                row = {"epoch": epoch, "loss": 1 - accuracy, "accuracy": accuracy,
+                       "val_loss": 1.1 - accuracy, "val_accuracy": accuracy - 0.01, "seconds": 1.0}
+                result.history.append(row)
+                if accuracy >= threshold:
+                    say("Reached 99.8% accuracy so cancelling training!")
+                    result.reached_threshold, result.epochs_to_threshold = True, epoch
+                    result.seconds_to_threshold = float(epoch)
+                    break
+                on_epoch(epoch, row)
+        except TrialPruned as exc:
+            result.state, result.fail_reason = "pruned", exc.reason
+        last = result.history[-1]
+        result.epochs_run = len(result.history)
+        result.train_accuracy, result.val_accuracy = last["accuracy"], last["val_accuracy"]
+        result.best_stop_metric = max(r["accuracy"] for r in result.history)
+        result.test_accuracy = last["val_accuracy"] - 0.005 if result.state == "complete" else None
+        result.fit_seconds = float(len(result.history))
+        return result
+
+    run.calls = calls  # type: ignore[attr-defined]
+    return run

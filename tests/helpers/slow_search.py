@@ -1,0 +1,29 @@
+"""A search whose scripted trainer sleeps per epoch, for kill -9 tests: slow_search.py OUT TRIALS."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from conftest import scripted_runner  # noqa: E402
+
+from tuner.search import SearchSettings, run_search  # noqa: E402
+
+inner = scripted_runner(speed=lambda c: c["filters"] / 32)
+
+
+def slow(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
+    def sleepy(epoch, logs):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        on_epoch(epoch, logs)
+
+    return inner(config, seed, sleepy, say)
+
+
+outcome = run_search(
+    SearchSettings(space="exercise3", out=Path(sys.argv[1]), trials=int(sys.argv[2]), pruner="none"), run_trial=slow
+)
+print("done", len(outcome.records))

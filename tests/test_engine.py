@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from conftest import SPACES, scripted_runner
+from tuner.errors import CnnTuneError
+from tuner.observer import Observer
+from tuner.search import SearchSettings, run_search
+
+
+def search(tmp_path: Path, runner: Any, **options: Any) -> Any:
+    settings = SearchSettings(**{"space": "exercise3", "out": tmp_path, "trials": 4, **options})
+    return run_search(settings, run_trial=runner)
+
+
+def test_runs_the_asked_number_of_trials_and_writes_tables(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner()
+    outcome = search(tmp_path, runner, trials=5, pruner="none")
+    folder = outcome.store.path
+    assert folder == tmp_path / "exercise3-optuna-tpe"
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == 5 and set(trials["state"]) == {"complete"}
+    for column in ("trial", "state", "params_filters", "params_learning_rate", "epochs_run", "reached_threshold",
+                   "epochs_to_threshold", "train_accuracy", "val_accuracy", "test_accuracy", "conv_layers",
+                   "pool_layers", "param_count", "fit_seconds", "seconds_per_epoch", "fail_reason"):
+        assert column in trials.columns, column
+    assert (folder / "trials.parquet").exists() and (folder / "history.parquet").exists()
+    history = pd.read_csv(folder / "history.csv")
+    assert history.groupby("trial")["epoch"].max().tolist() == trials["epochs_run"].tolist()
+    assert (folder / "best" / "config.json").exists() and (folder / "leaderboard.md").exists()
+    assert [c["config"]["conv_layers"] for c in runner.calls] == [1] * 5
+
+
+def test_same_seed_same_proposals_different_seed_differs(tmp_path: Path, tiny_data: Path) -> None:
+    def proposals(seed: int, name: str) -> list[dict]:
+        runner = scripted_runner()
+        search(tmp_path, runner, seed=seed, name=name, algorithm="random")
+        return [c["config"] for c in runner.calls]
+
+    assert proposals(1, "a") == proposals(1, "b")
+    assert proposals(1, "a") != proposals(2, "c")
+
+
+def test_conditional_parameters_exist_only_when_active(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner()
+    search(tmp_path, runner, space="course-cnn", trials=8, algorithm="random", max_epochs=2)
+    for call in runner.calls:
+        config = call["config"]
+        depth = config["conv_layers"]
+        assert [f"filters_{k}" in config for k in (1, 2, 3)] == [k <= depth for k in (1, 2, 3)]
+
+
+def test_exact_pruner_stops_trials_that_cannot_win(tmp_path: Path, tiny_data: Path) -> None:
+    # filters 64 reaches the threshold fastest; slower trials are cut at the best epoch so far.
+    runner = scripted_runner(speed=lambda c: c["filters"] / 16)
+    outcome = search(tmp_path, runner, trials=8, algorithm="random", seed=3)
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    reached = trials[trials["reached_threshold"] == True]  # noqa: E712
+    pruned = trials[trials["state"] == "pruned"]
+    assert len(pruned) > 0
+    for _, row in pruned.iterrows():
+        earlier = reached[reached["trial"] < row["trial"]]
+        assert row["epochs_run"] == earlier["epochs_to_threshold"].min()
+        assert "reached it at epoch" in row["fail_reason"]
+    # No pruned trial could have won: its accuracy curve is never faster than the best.
+    board = pd.read_csv(outcome.store.path / "trials.csv").sort_values("value")
+    assert board.iloc[0]["state"] == "complete"
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner(fail_when=lambda c: "loss became nan at epoch 2" if c["filters"] == 64 else None)
+    outcome = search(tmp_path, runner, trials=4, algorithm="random", seed=5, pruner="none")
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    failed = trials[trials["state"] == "failed"]
+    assert len(failed) >= 1 and set(failed["fail_reason"]) == {"loss became nan at epoch 2"}
+    assert (trials["state"] == "complete").sum() == 4
+
+
+def test_a_run_where_every_trial_fails_stops_with_the_reason(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner(fail_when=lambda c: "out of memory: OOM when allocating")
+    with pytest.raises(CnnTuneError, match=r"stopped after 5 trials in a row failed; the last one: out of memory"):
+        search(tmp_path, runner, trials=3)
+
+
+def test_resume_keeps_finished_trials_and_counts_the_whole_study(tmp_path: Path, tiny_data: Path) -> None:
+    first = scripted_runner()
+    search(tmp_path, first, trials=3)
+    second = scripted_runner()
+    outcome = search(tmp_path, second, trials=5)
+    assert len(first.calls) == 3 and len(second.calls) == 2
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    assert trials["trial"].tolist() == [0, 1, 2, 3, 4]
+    third = scripted_runner()
+    search(tmp_path, third, trials=5)
+    assert third.calls == []
+
+
+def test_resume_refuses_a_different_search_in_the_same_folder(tmp_path: Path, tiny_data: Path) -> None:
+    search(tmp_path, scripted_runner(), trials=1, name="run")
+    with pytest.raises(CnnTuneError, match=r"holds another search \(seed=0\); pass --name NEW"):
+        search(tmp_path, scripted_runner(), trials=1, name="run", seed=9)
+
+
+class InterruptAt(Observer):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.seen = 0
+
+    def epoch_ended(self, number: int, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        self.seen += 1
+        if self.seen == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_marks_the_running_trial_and_resume_reruns_its_slot(tmp_path: Path, tiny_data: Path) -> None:
+    settings = SearchSettings(space="exercise3", out=tmp_path, trials=3, pruner="none")
+    outcome = run_search(settings, InterruptAt(epoch=7), run_trial=scripted_runner(speed=lambda c: 0.5))
+    assert outcome.interrupted
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    interrupted = trials[trials["state"] == "failed"]
+    assert interrupted["fail_reason"].tolist() == ["interrupted by the user (Ctrl-C)"]
+    done_before = int((trials["state"] == "complete").sum())
+    runner = scripted_runner(speed=lambda c: 0.5)
+    run_search(settings, run_trial=runner)
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    assert int((trials["state"] == "complete").sum()) == 3
+    assert len(runner.calls) == 3 - done_before
+    # The interrupted configuration and seed are run again first.
+    rerun = trials[trials["trial"] == trials["trial"].max() - len(runner.calls) + 1].iloc[0]
+    assert rerun["config"] == interrupted.iloc[0]["config"] and rerun["seed"] == interrupted.iloc[0]["seed"]
+
+
+def test_grid_runs_the_whole_table(tmp_path: Path, tiny_data: Path) -> None:
+    space = tmp_path / "grid.yaml"
+    space.write_text((SPACES / "exercise3.yaml").read_text().replace(
+        "learning_rate: {float: [0.0003, 0.003], log: true}", "learning_rate: 0.001"
+    ).replace("dropout: {float: [0.0, 0.3], step: 0.1}", "dropout: 0.0").replace(
+        "dense_units: {int: [64, 256], step: 64}", "dense_units: 128"
+    ).replace("batch_size: {choice: [32, 64, 128]}", "batch_size: 32"))
+    runner = scripted_runner()
+    search(tmp_path, runner, space=str(space), algorithm="grid", trials=100, pruner="none")
+    assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == [
+        (16, 3), (16, 5), (32, 3), (32, 5), (64, 3), (64, 5)
+    ]
+
+
+def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> None:
+    with pytest.raises(CnnTuneError, match=r"params\.learning_rate: grid search needs discrete values"):
+        search(tmp_path, scripted_runner(), algorithm="grid")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"engine": "sklearn"}, r"unknown engine 'sklearn'; choose from: optuna"),
+        ({"algorithm": "annealing"}, r"unknown algorithm 'annealing' for engine optuna; choose from: cmaes, grid"),
+        ({"pruner": "eager"}, r"unknown pruner 'eager' for engine optuna"),
+        ({"trials": 0}, r"--trials: must be at least 1, got 0"),
+        ({"timeout": -1.0}, r"--timeout: must be a positive number of seconds"),
+        ({"space": "course-cnn", "pruner": "exact"}, r"pruner 'exact' needs the objective epochs_to_threshold"),
+        ({"storage": "nosuchdb://x"}, r"--storage nosuchdb://x: cannot open the study storage"),
+    ],
+)
+def test_bad_options(tmp_path: Path, tiny_data: Path, options: dict, message: str) -> None:
+    with pytest.raises(CnnTuneError, match=message):
+        search(tmp_path, scripted_runner(), **options)

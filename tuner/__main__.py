@@ -1,0 +1,5 @@
+"""`python -m tuner` is `cnn-tune`."""
+
+from tuner.cli import entry
+
+entry()

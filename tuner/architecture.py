@@ -1,0 +1,162 @@
+"""The model family's hyperparameters and its layer plan, computed without TensorFlow.
+
+The plan is the single description of a model: the Keras builder turns it into
+layers, the constraint checks count its layers and parameters before any
+training, and the summary view prints it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "HyperparameterType",
+    "LayerSpec",
+    "hyperparameter_type",
+    "layer_plan",
+    "plan_counts",
+]
+
+
+@dataclass(frozen=True)
+class HyperparameterType:
+    """What values one hyperparameter of the model family accepts."""
+
+    kind: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+    def check(self, value: Any) -> str | None:
+        """Return why `value` is not acceptable, or None when it is."""
+        if self.kind is str:
+            if not isinstance(value, str) or value not in self.choices:
+                return f"must be one of {', '.join(self.choices)}, got {value!r}"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"must be a number, got {value!r}"
+        if self.kind is int and not float(value).is_integer():
+            return f"must be a whole number, got {value!r}"
+        if self.low is not None and value < self.low:
+            return f"must be at least {self.low:g}, got {value!r}"
+        if self.high is not None:
+            if self.high_open and value >= self.high:
+                return f"must be below {self.high:g}, got {value!r}"
+            if not self.high_open and value > self.high:
+                return f"must be at most {self.high:g}, got {value!r}"
+        return None
+
+
+ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
+OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
+
+HYPERPARAMETERS: dict[str, HyperparameterType] = {
+    "conv_layers": HyperparameterType(int, 1, 0, 8, doc="number of Conv2D layers"),
+    "filters": HyperparameterType(int, 32, 1, 4096, doc="filters of every Conv2D layer"),
+    "kernel_size": HyperparameterType(int, 3, 1, 15, doc="Conv2D kernel is kernel_size x kernel_size"),
+    "padding": HyperparameterType(str, "valid", choices=("valid", "same"), doc="Conv2D padding"),
+    "pooling": HyperparameterType(
+        str, "every", choices=("every", "last", "none"),
+        doc="MaxPooling2D after every Conv2D, only after the last one, or none",
+    ),
+    "pool_size": HyperparameterType(int, 2, 1, 8, doc="MaxPooling2D window and stride"),
+    "dense_layers": HyperparameterType(int, 1, 0, 8, doc="hidden Dense layers after Flatten"),
+    "dense_units": HyperparameterType(int, 128, 1, 65536, doc="units of every hidden Dense layer"),
+    "dropout": HyperparameterType(float, 0.0, 0.0, 1.0, high_open=True, doc="dropout after each hidden Dense"),
+    "activation": HyperparameterType(str, "relu", choices=ACTIVATIONS, doc="activation of hidden layers"),
+    "optimizer": HyperparameterType(str, "adam", choices=OPTIMIZERS, doc="Keras optimizer"),
+    "learning_rate": HyperparameterType(float, 1e-3, 1e-7, 1.0, doc="optimizer learning rate"),
+    "batch_size": HyperparameterType(int, 32, 1, 65536, doc="training batch size"),
+    "epochs": HyperparameterType(int, 5, 1, 1000, doc="most epochs a trial trains"),
+}
+
+_PER_LAYER = re.compile(r"^filters_([1-9])$")
+
+
+def hyperparameter_type(name: str) -> HyperparameterType | None:
+    """The type of a known hyperparameter, including per-layer `filters_K`."""
+    if name in HYPERPARAMETERS:
+        return HYPERPARAMETERS[name]
+    if _PER_LAYER.match(name):
+        return HYPERPARAMETERS["filters"]
+    return None
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of the plan: its Keras class, arguments, output shape and parameter count."""
+
+    kind: str
+    args: dict[str, Any] = field(default_factory=dict)
+    output_shape: tuple[int, ...] = ()
+    params: int = 0
+
+
+def _filters(config: dict[str, Any], layer: int) -> int:
+    return int(config.get(f"filters_{layer}", config.get("filters", HYPERPARAMETERS["filters"].default)))
+
+
+def layer_plan(
+    config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> list[LayerSpec]:
+    """The layers `config` builds on images of `input_shape`; ValueError if the image shrinks to nothing."""
+    c = {name: t.default for name, t in HYPERPARAMETERS.items()} | config
+    height, width, channels = input_shape
+    plan: list[LayerSpec] = []
+    conv_layers = int(c["conv_layers"])
+    for layer in range(1, conv_layers + 1):
+        filters, kernel = _filters(c, layer), int(c["kernel_size"])
+        if c["padding"] == "valid":
+            height, width = height - kernel + 1, width - kernel + 1
+        if height < 1 or width < 1:
+            raise ValueError(
+                f"Conv2D {layer} with kernel {kernel} leaves no pixels of the image; "
+                "use fewer conv layers, a smaller kernel_size or padding: same"
+            )
+        params = (kernel * kernel * channels + 1) * filters
+        channels = filters
+        plan.append(
+            LayerSpec(
+                "Conv2D",
+                {"filters": filters, "kernel_size": kernel, "padding": c["padding"], "activation": c["activation"]},
+                (height, width, channels),
+                params,
+            )
+        )
+        if c["pooling"] == "every" or (c["pooling"] == "last" and layer == conv_layers):
+            size = int(c["pool_size"])
+            height, width = height // size, width // size
+            if height < 1 or width < 1:
+                raise ValueError(
+                    f"MaxPooling2D after Conv2D {layer} leaves no pixels of the image; "
+                    "use fewer conv layers or pooling: last"
+                )
+            plan.append(LayerSpec("MaxPooling2D", {"pool_size": size}, (height, width, channels)))
+    flat = height * width * channels
+    plan.append(LayerSpec("Flatten", {}, (flat,)))
+    for _ in range(int(c["dense_layers"])):
+        units = int(c["dense_units"])
+        plan.append(LayerSpec("Dense", {"units": units, "activation": c["activation"]}, (units,), (flat + 1) * units))
+        flat = units
+        if float(c["dropout"]) > 0:
+            plan.append(LayerSpec("Dropout", {"rate": float(c["dropout"])}, (units,)))
+    plan.append(
+        LayerSpec("Dense", {"units": num_classes, "activation": "softmax"}, (num_classes,), (flat + 1) * num_classes)
+    )
+    return plan
+
+
+def plan_counts(plan: list[LayerSpec]) -> dict[str, int]:
+    """The quantities constraints speak of: conv_layers, pool_layers, dense_layers, params."""
+    return {
+        "conv_layers": sum(layer.kind == "Conv2D" for layer in plan),
+        "pool_layers": sum(layer.kind == "MaxPooling2D" for layer in plan),
+        "dense_layers": sum(layer.kind == "Dense" for layer in plan) - 1,
+        "params": sum(layer.params for layer in plan),
+    }

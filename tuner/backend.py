@@ -1,0 +1,68 @@
+"""TensorFlow and Keras, imported here and only here, on first use.
+
+`from tuner.backend import keras` inside a function is the way the rest of the
+package reaches Keras, so that `cnn-tune --help`, `spaces` and `report` never
+pay TensorFlow's start-up time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Any, Iterator
+
+from tuner.errors import CnnTuneError
+
+__all__ = ["keras", "tf"]
+
+_modules: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Hide what TensorFlow's C++ side prints while it loads (absl and oneDNN notices that no
+    environment variable silences); if loading fails, show it after all."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _load() -> dict[str, Any]:
+    if not _modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        try:
+            with _quiet_native_stderr():
+                import tensorflow
+                import keras as keras_module
+        except ImportError as exc:
+            raise CnnTuneError(
+                f"TensorFlow is not installed ({exc}); install it with `pip install 'cnn-tune[cpu]'` "
+                "(or `cnn-tune[gpu]` for NVIDIA GPUs)"
+            ) from None
+        _modules["tf"] = tensorflow
+        _modules["keras"] = keras_module
+    return _modules
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("tf", "keras"):
+        return _load()[name]
+    raise AttributeError(f"module 'tuner.backend' has no attribute {name!r}")

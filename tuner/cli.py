@@ -1,0 +1,247 @@
+"""The `cnn-tune` command: thin typer commands over the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from tuner import __version__
+from tuner.errors import CnnTuneError
+
+app = typer.Typer(
+    name="cnn-tune",
+    help="Hyperparameter search for small Keras convolutional image classifiers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+spaces_app = typer.Typer(help="Built-in and custom search spaces.", invoke_without_command=True, no_args_is_help=False)
+app.add_typer(spaces_app, name="spaces")
+
+console = Console()
+errors = Console(stderr=True)
+_state = {"debug": False}
+
+
+def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a CnnTuneError into one red line on stderr and exit code 2 (`--debug` shows the traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CnnTuneError as exc:
+            if _state["debug"]:
+                raise
+            errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"cnn-tune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+# -- spaces --------------------------------------------------------------------------------------
+
+
+@spaces_app.callback()
+def spaces_default(ctx: typer.Context) -> None:
+    """List the built-in spaces when no sub-command is given."""
+    if ctx.invoked_subcommand is None:
+        spaces_list()
+
+
+@spaces_app.command("list")
+@friendly
+def spaces_list() -> None:
+    """Built-in spaces: name and description."""
+    from rich.table import Table
+
+    from tuner.space import builtin_spaces, load_space
+
+    table = Table("space", "dataset", "objective", "description", header_style="bold")
+    for name in builtin_spaces():
+        space = load_space(name)
+        table.add_row(name, space.dataset, space.objective.name, space.description)
+    console.print(table)
+
+
+@spaces_app.command("show")
+@friendly
+def spaces_show(space: str = typer.Argument(..., help="A built-in space name or a YAML path.")) -> None:
+    """The resolved space: parameters, constraints, stop rule, objective."""
+    import yaml
+
+    from tuner.space import load_space
+
+    console.print(yaml.safe_dump(load_space(space).to_dict(), sort_keys=False), markup=False, highlight=False)
+
+
+@spaces_app.command("validate")
+@friendly
+def spaces_validate(path: str = typer.Argument(..., help="The YAML file to check.")) -> None:
+    """Exit 0 when the space is valid, 2 with the reason when it is not."""
+    from tuner.space import load_space
+
+    space = load_space(path)
+    console.print(f"{path}: valid ({len(space.searched)} searched parameters, objective {space.objective.name})")
+
+
+# -- datasets ------------------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def datasets() -> None:
+    """Known datasets and where each was found."""
+    from rich.table import Table
+
+    from tuner.data import available_datasets
+
+    table = Table("dataset", "status", "where", header_style="bold")
+    for row in available_datasets():
+        table.add_row(row["dataset"], row["status"], row["where"])
+    console.print(table)
+    console.print("Any folder of IDX files or an .npz (x_train, y_train, x_test, y_test) works with --dataset PATH.")
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+@app.command()
+@friendly
+def run(
+    space: str = typer.Option(..., "--space", "-s", help="Built-in space name or YAML path."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name or path (default: the space's)."),
+    engine: str = typer.Option("optuna", "--engine", help="Search engine."),
+    algorithm: Optional[str] = typer.Option(None, "--algorithm", help="Engine algorithm (optuna: tpe, random, grid, qmc, cmaes)."),
+    pruner: Optional[str] = typer.Option(None, "--pruner", help="exact, median, hyperband, exact+median, exact+hyperband, none."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Finished trials the study should hold (default: the space's)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop starting trials after this many seconds."),
+    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="Cap every trial's epochs."),
+    train_limit: Optional[int] = typer.Option(None, "--train-limit", help="Use a stratified subset of N training images."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampler and of every trial's training."),
+    out: Path = typer.Option(Path("reports"), "--out", help="Parent folder of run folders."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run folder name (default: SPACE-ENGINE-ALGORITHM)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: a journal file in the run folder)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no leaderboard."),
+) -> None:
+    """Search a space; running the same command again resumes the run."""
+    from tuner.progress import QuietProgress, RichProgress
+    from tuner.runs import Run
+    from tuner.search import SearchSettings, run_search
+
+    settings = SearchSettings(
+        space=space, dataset=dataset, engine=engine, algorithm=algorithm, pruner=pruner, trials=trials,
+        timeout=timeout, max_epochs=max_epochs, train_limit=train_limit, seed=seed, out=out, name=name,
+        storage=storage, command=["cnn-tune", *sys.argv[1:]],
+    )
+    observer = QuietProgress(console) if quiet else RichProgress(console)
+    outcome = run_search(settings, observer)
+    if outcome.interrupted:
+        errors.print(f"interrupted: finished trials are saved in {outcome.store.path}; run the same command to resume")
+        raise typer.Exit(130)
+    result = Run(outcome.store)
+    if not quiet:
+        _print_board(result, top=10)
+    console.print(f"run folder: {outcome.store.path}")
+
+
+_WIDE_ONLY = ("state", "seconds_to_threshold", "best_stop_metric", "epochs_run", "param_count", "seconds_per_epoch")
+
+
+def _print_board(result: Any, top: int) -> None:
+    from tuner.reports import rich_table
+
+    summary = result.summary()
+    board = result.leaderboard(top)
+    # The terminal gets the columns that decide the ranking; `cnn-tune report` has them all.
+    board = board.drop(columns=[c for c in _WIDE_ONLY if c in board.columns])
+    console.print(rich_table(board, title=f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"))
+    line = f"{summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed"
+    if result.space.stop is not None:
+        line += f"; {summary.reached} reached {result.space.stop.metric} >= {result.space.stop.threshold:g}"
+    console.print(line)
+
+
+# -- report --------------------------------------------------------------------------------------
+
+TABLES = ("leaderboard", "trials", "history", "summary")
+
+
+def _resolve_run(run_ref: str) -> Any:
+    from tuner.runs import load_run
+
+    path = Path(run_ref)
+    if not path.exists() and (Path("reports") / run_ref).exists():
+        path = Path("reports") / run_ref
+    return load_run(path)
+
+
+@app.command()
+@friendly
+def report(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="Run folder (or a run name under ./reports)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, md, json or html."),
+    table: str = typer.Option("leaderboard", "--table", "-t", help="leaderboard, trials, history or summary."),
+    top: Optional[int] = typer.Option(None, "--top", help="Only the best K rows of the leaderboard."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
+) -> None:
+    """Tables of a run: leaderboard (default), trials, history or summary."""
+    from tuner.reports import FORMATS, render, rich_table
+
+    if fmt not in FORMATS:
+        raise CnnTuneError(f"--format: unknown format {fmt!r}; choose from: {', '.join(FORMATS)}")
+    if table not in TABLES:
+        raise CnnTuneError(f"--table: unknown table {table!r}; choose from: {', '.join(TABLES)}")
+    if top is not None and top < 1:
+        raise CnnTuneError(f"--top: must be at least 1, got {top}")
+    result = _resolve_run(run_ref)
+    if table == "summary":
+        import pandas as pd
+
+        frame = pd.DataFrame(result.summary().as_rows(), columns=["field", "value"])
+    elif table == "leaderboard":
+        frame = result.leaderboard(top)
+    else:
+        frame = getattr(result, table)
+    title = f"{result.record.get('name', result.path.name)} {table}"
+    if fmt == "table" and output is None:
+        console.print(rich_table(frame, title=title))
+        return
+    text = render(frame, "md" if fmt == "table" else fmt, title)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CnnTuneError(f"--output {output}: cannot write: {exc}") from None
+    console.print(f"wrote {output}")
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

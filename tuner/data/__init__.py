@@ -1,0 +1,176 @@
+"""Datasets: named ones looked up in known places, or paths; loaded once per process as float32."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tuner.data.catalog import NAMED, Location, NamedDataset, candidate_locations
+from tuner.data.formats import RawData, find_idx_files, read_idx_dir, read_npz
+from tuner.data.split import fingerprint, stratified_split, stratified_subset
+from tuner.errors import CnnTuneError
+
+__all__ = ["NAMED", "Dataset", "available_datasets", "load_dataset", "locate"]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images as float32 in [0, 1] with shape (N, H, W, C), integer labels, and where they came from."""
+
+    name: str
+    source: str
+    fingerprint: str
+    class_names: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "input_shape": list(self.input_shape),
+            "classes": len(self.class_names),
+            "train": len(self.y_train),
+            "validation": len(self.y_val),
+            "test": len(self.y_test),
+        }
+
+
+def _read_path(path: Path) -> RawData:
+    if path.is_dir():
+        return read_idx_dir(path)
+    if path.suffix == ".npz":
+        return read_npz(path)
+    raise CnnTuneError(f"{path}: not a dataset; give a folder of IDX files or an .npz with x_train/y_train/x_test/y_test")
+
+
+def _holds_data(path: Path) -> bool:
+    return (path.is_dir() and find_idx_files(path) is not None) or (path.is_file() and path.suffix == ".npz")
+
+
+def locate(named: NamedDataset) -> tuple[Location | None, list[str]]:
+    """The first place holding `named`, and every place tried before it."""
+    locations, tried = candidate_locations(named)
+    for location in locations:
+        if _holds_data(location.path):
+            return location, tried
+        tried.append(f"{location.path} ({location.where}: not there)")
+    return None, tried
+
+
+def _keras_download(named: NamedDataset) -> RawData:
+    from tuner.backend import keras
+
+    module = getattr(keras.datasets, named.keras_module)
+    (x_train, y_train), (x_test, y_test) = module.load_data()
+    return x_train, y_train, x_test, y_test
+
+
+def _read_named(named: NamedDataset) -> tuple[RawData, str]:
+    location, tried = locate(named)
+    if location is not None:
+        return _read_path(location.path), f"{location.path} ({location.where})"
+    if os.environ.get("CNN_TUNE_OFFLINE"):
+        tried.append("Keras download (skipped: CNN_TUNE_OFFLINE is set)")
+    else:
+        try:
+            return _keras_download(named), "Keras download"
+        except Exception as exc:  # noqa: BLE001 - any failure of the download is reported the same way
+            tried.append(f"Keras download (failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
+    folders = " or ".join(f"{f}/" for f in named.folders)
+    raise CnnTuneError(
+        f"dataset {named.name!r} not found; tried: {'; '.join(tried)}. "
+        f"Set CNN_TUNE_DATA to a folder holding {folders} with the four IDX .gz files, or pass --dataset PATH"
+    )
+
+
+def _check(raw: RawData, source: str) -> RawData:
+    x_train, y_train, x_test, y_test = raw
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if len(x) != len(y):
+            raise CnnTuneError(f"{source}: {len(x)} {name} images but {len(y)} labels; the files do not belong together")
+        if len(x) == 0:
+            raise CnnTuneError(f"{source}: the {name} set is empty")
+        if x.ndim not in (3, 4):
+            raise CnnTuneError(f"{source}: {name} images must have shape (N, H, W) or (N, H, W, C), got {x.shape}")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise CnnTuneError(f"{source}: train images are {x_train.shape[1:]} but test images {x_test.shape[1:]}")
+    return raw
+
+
+def _as_images(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32)
+    if x.max(initial=0) > 1.0:
+        x /= 255.0
+    return x[..., np.newaxis] if x.ndim == 3 else x
+
+
+@functools.lru_cache(maxsize=4)
+def load_dataset(spec: str, validation_split: float = 0.1, seed: int = 0, train_limit: int | None = None) -> Dataset:
+    """Load a named dataset or a path once per process; hold out a stratified validation split."""
+    named = NAMED.get(spec)
+    if named is not None:
+        raw, source = _read_named(named)
+        class_names = named.class_names
+    else:
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise CnnTuneError(
+                f"dataset {spec!r} is neither a known name ({', '.join(NAMED)}) nor an existing path"
+            )
+        raw, source = _read_path(path), str(path.resolve())
+        class_names = ()
+    x_train, y_train, x_test, y_test = _check(raw, source)
+    y_train, y_test = y_train.astype(np.int32).reshape(-1), y_test.astype(np.int32).reshape(-1)
+    if not class_names:
+        count = int(max(y_train.max(), y_test.max())) + 1
+        class_names = tuple(str(c) for c in range(count))
+    if y_train.min() < 0 or max(y_train.max(), y_test.max()) >= len(class_names):
+        raise CnnTuneError(f"{source}: labels must lie in 0..{len(class_names) - 1}")
+    digest = fingerprint(x_train, y_train, x_test, y_test)
+    if train_limit is not None:
+        keep = stratified_subset(y_train, train_limit, seed)
+        x_train, y_train = x_train[keep], y_train[keep]
+    train_idx, val_idx = stratified_split(y_train, validation_split, seed)
+    return Dataset(
+        name=named.name if named else Path(spec).name,
+        source=source,
+        fingerprint=digest,
+        class_names=class_names,
+        x_train=_as_images(x_train[train_idx]),
+        y_train=y_train[train_idx],
+        x_val=_as_images(x_train[val_idx]),
+        y_val=y_train[val_idx],
+        x_test=_as_images(x_test),
+        y_test=y_test,
+    )
+
+
+def available_datasets() -> list[dict[str, str]]:
+    """Each named dataset and where it would be loaded from (no data is read)."""
+    rows = []
+    for named in NAMED.values():
+        location, tried = locate(named)
+        if location is not None:
+            rows.append({"dataset": named.name, "status": "found", "where": f"{location.path} ({location.where})"})
+        else:
+            fallback = "skipped (CNN_TUNE_OFFLINE)" if os.environ.get("CNN_TUNE_OFFLINE") else "Keras download on first use"
+            rows.append({"dataset": named.name, "status": "not found locally", "where": fallback})
+    return rows

@@ -1,0 +1,277 @@
+"""The optuna engine: a space becomes suggest_* calls; trials run through ask and tell."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from tuner.engines.base import Engine, SearchJob
+from tuner.engines.pruning import ExactThresholdPruner
+from tuner.engines.workers import this_worker, worker_is_dead
+from tuner.errors import CnnTuneError, TrialPruned
+from tuner.records import TrialRecord, trial_seed
+from tuner.space import Space
+from tuner.store import mask_url
+
+__all__ = ["OptunaEngine", "suggest"]
+
+_STATES = {
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def suggest(trial: Trial, space: Space) -> dict[str, Any]:
+    """Ask optuna for every searched parameter that is active; return the resolved configuration."""
+    partial: dict[str, Any] = {}
+    sampled: dict[str, Any] = {}
+    for p in space.params:
+        if p.when is not None and not p.when.holds(partial):
+            continue
+        if p.kind == "fixed":
+            value = p.value
+        elif p.kind == "choice":
+            value = trial.suggest_categorical(p.name, list(p.choices))
+        elif p.kind == "int":
+            value = trial.suggest_int(p.name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+        else:
+            value = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
+            value = round(value, 12) if p.step is not None else value
+        if p.kind != "fixed":
+            sampled[p.name] = value
+        partial[p.name] = value
+    return space.resolve(sampled)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")
+
+
+def to_record(t: FrozenTrial) -> TrialRecord:
+    attrs = t.user_attrs
+    return TrialRecord(
+        trial=t.number,
+        state=_STATES.get(t.state, str(t.state)),
+        params=dict(t.params),
+        config=attrs.get("config", {}),
+        seed=attrs.get("seed"),
+        value=t.value if t.state == TrialState.COMPLETE else None,
+        result=attrs.get("result", {}),
+        history=attrs.get("history", []),
+        fail_reason=attrs.get("fail_reason"),
+        started=_iso(t.datetime_start),
+        finished=_iso(t.datetime_complete),
+    )
+
+
+def _needs(module: str, algorithm: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise CnnTuneError(f"algorithm {algorithm!r} needs the {module} package: pip install {module}")
+
+
+class OptunaEngine(Engine):
+    name = "optuna"
+    algorithms = {
+        "tpe": "Tree-structured Parzen Estimator (multivariate, grouped for conditional parameters)",
+        "random": "independent uniform sampling",
+        "grid": "every combination of discrete values (ranges need a step)",
+        "qmc": "quasi-Monte Carlo (Sobol), needs scipy",
+        "cmaes": "CMA-ES over numeric parameters, needs cmaes",
+    }
+    pruners = {
+        "exact": "stop a trial once it cannot beat the best epochs-to-threshold (never drops a possible winner)",
+        "median": "stop a trial worse than the median of earlier trials at the same epoch",
+        "hyperband": "Hyperband over epochs",
+        "exact+median": "exact, then median",
+        "exact+hyperband": "exact, then Hyperband",
+        "none": "train every trial to its stop rule or last epoch",
+    }
+
+    def default_pruner(self, space: Space) -> str:
+        return "exact" if space.objective.name == "epochs_to_threshold" else "median"
+
+    # -- building the study -------------------------------------------------------------------
+
+    def _sampler(self, space: Space, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+        if self.algorithm == "tpe":
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=max(3, min(10, trials // 3)), multivariate=True, group=True,
+                constant_liar=True,
+            )
+        if self.algorithm == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if self.algorithm == "grid":
+            return _AskTellGridSampler(self.grid(space), seed=seed)
+        if self.algorithm == "qmc":
+            _needs("scipy", "qmc")
+            return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+        _needs("cmaes", "cmaes")
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+    @staticmethod
+    def grid(space: Space) -> dict[str, list[Any]]:
+        grid = {}
+        for p in space.searched:
+            values = p.values()
+            if values is None:
+                raise CnnTuneError(
+                    f"{space.source}: params.{p.name}: grid search needs discrete values; "
+                    "give the float range a `step` or use `choice`"
+                )
+            grid[p.name] = values
+        return grid
+
+    def _pruner(self, space: Space) -> optuna.pruners.BasePruner:
+        name = self.pruner or self.default_pruner(space)
+        inner: optuna.pruners.BasePruner | None = None
+        if name.endswith("median"):
+            inner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        elif name.endswith("hyperband"):
+            inner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=space.max_epochs())
+        if name.startswith("exact"):
+            if space.objective.name != "epochs_to_threshold":
+                raise CnnTuneError(
+                    f"pruner {name!r} needs the objective epochs_to_threshold; "
+                    f"space {space.name} optimises {space.objective.name}"
+                )
+            return ExactThresholdPruner(inner)
+        return inner or optuna.pruners.NopPruner()
+
+    def _storage(self, url: str) -> Any:
+        if url.startswith("journal:") or url.endswith(".journal"):
+            path = Path(url.removeprefix("journal:"))
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise CnnTuneError(f"--storage {mask_url(url)}: the database driver is missing ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL
+            first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise CnnTuneError(f"--storage {mask_url(url)}: cannot open the study storage: {first}") from None
+
+    def study(self, job: SearchJob) -> optuna.Study:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        return optuna.create_study(
+            study_name=job.study_name,
+            storage=self._storage(job.storage),
+            load_if_exists=True,
+            direction=job.space.objective.direction,
+            sampler=self._sampler(job.space, job.seed, job.trials),
+            pruner=self._pruner(job.space),
+        )
+
+    # -- running ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _requeue(study: optuna.Study, t: FrozenTrial) -> None:
+        """Queue an interrupted trial's configuration and seed so that its slot runs again first."""
+        if t.params:
+            study.enqueue_trial(t.params, user_attrs={"seed": t.user_attrs.get("seed")}, skip_if_exists=False)
+
+    def _recover(self, study: optuna.Study) -> None:
+        """Fail the trials whose worker died mid-trial (kill -9, power loss) and queue them again."""
+        storage = study._storage
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if worker_is_dead(t.user_attrs.get("worker")):
+                storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted: its worker process ended mid-trial")
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                self._requeue(study, t)
+
+    def _one_trial(self, study: optuna.Study, job: SearchJob) -> TrialRecord:
+        trial = study.ask()
+        trial.set_user_attr("worker", this_worker())
+        config = suggest(trial, job.space)
+        seed = trial.user_attrs.get("seed")
+        seed = trial_seed(job.seed, trial.number) if seed is None else seed
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("seed", seed)
+        job.observer.trial_started(trial.number, config)
+        stop = job.space.stop
+        epochs = int(config.get("epochs", 1))
+        pruner = study.pruner
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            job.observer.epoch_ended(trial.number, epoch, epochs, logs)
+            trial.report(job.space.objective.intermediate(logs, stop), epoch)
+            if trial.should_prune():
+                reason = getattr(pruner, "reason", None) or f"{type(pruner).__name__} at epoch {epoch}"
+                raise TrialPruned(reason)
+
+        try:
+            result = job.run_trial(config, seed, on_epoch, job.observer.message)
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
+            self._requeue(study, study._storage.get_trial(trial._trial_id))
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        data = result.to_dict()
+        trial.set_user_attr("history", data.pop("history"))
+        trial.set_user_attr("result", data)
+        if result.state == "complete":
+            study.tell(trial, job.space.objective.value(data, stop))
+        elif result.state == "pruned":
+            trial.set_user_attr("fail_reason", result.fail_reason)
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            trial.set_user_attr("fail_reason", result.fail_reason)
+            study.tell(trial, state=TrialState.FAIL)
+        return to_record(study._storage.get_trial(trial._trial_id))
+
+    def search(self, job: SearchJob) -> list[TrialRecord]:
+        study = self.study(job)
+        self._recover(study)
+        target = job.trials
+        if self.algorithm == "grid":
+            target = min(target, _grid_size(self.grid(job.space)))
+
+        def finished() -> int:
+            return len(study.get_trials(deepcopy=False, states=_FINISHED))
+
+        def records() -> list[TrialRecord]:
+            return [to_record(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+
+        job.observer.search_started(target, finished())
+        deadline = None if job.timeout is None else time.monotonic() + job.timeout
+        failures: list[str] = []
+        try:
+            while finished() < target and (deadline is None or time.monotonic() < deadline):
+                try:
+                    record = self._one_trial(study, job)
+                finally:
+                    job.save(records())
+                job.observer.trial_finished(record)
+                failures = failures + [record.fail_reason or ""] if record.state == "failed" else []
+                if len(failures) >= job.max_consecutive_failures:
+                    raise CnnTuneError(
+                        f"stopped after {len(failures)} trials in a row failed; the last one: {failures[-1]}"
+                    )
+        finally:
+            job.observer.search_finished()
+        return records()
+
+
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler without its `study.stop()` at the end of the grid, which only works inside
+    `study.optimize`; the engine's loop already stops at the grid's size."""
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        return None
+
+
+def _grid_size(grid: dict[str, list[Any]]) -> int:
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+    return size

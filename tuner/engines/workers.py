@@ -1,0 +1,43 @@
+"""Who runs a trial, and whether that process is still alive (to fail trials a dead worker left)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+__all__ = ["this_worker", "worker_is_dead"]
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks (Linux), telling a live process from a reused PID."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def this_worker() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _start_ticks(pid)}
+
+
+def worker_is_dead(worker: dict[str, Any] | None) -> bool:
+    """True when `worker` ran on this host and its process is gone; unknown hosts count as alive."""
+    if not worker:
+        return True
+    if worker.get("host") != socket.gethostname():
+        return False
+    pid = int(worker.get("pid", -1))
+    if pid == os.getpid():
+        return worker.get("start") != _start_ticks(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    started = worker.get("start")
+    return started is not None and _start_ticks(pid) not in (None, started)

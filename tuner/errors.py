@@ -1,0 +1,25 @@
+"""The exceptions cnn-tune raises: one for bad input, two for a single trial."""
+
+from __future__ import annotations
+
+__all__ = ["CnnTuneError", "TrialFailed", "TrialPruned"]
+
+
+class CnnTuneError(Exception):
+    """Bad input or a condition every trial would hit; the CLI shows it as one line, exit 2."""
+
+
+class TrialFailed(Exception):
+    """One trial cannot finish (NaN loss, out of memory, a broken constraint); the search goes on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TrialPruned(Exception):
+    """A pruner decided this trial cannot win; it stops early and is recorded as pruned."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,66 @@
+"""A resolved configuration (a plain dict) becomes a compiled Keras model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuner.architecture import HYPERPARAMETERS, layer_plan
+from tuner.backend import keras
+from tuner.errors import TrialFailed
+from tuner.space.rules import Constraint
+
+__all__ = ["build_model", "check_model", "model_counts"]
+
+_LAYERS = {
+    "Conv2D": keras.layers.Conv2D,
+    "MaxPooling2D": keras.layers.MaxPooling2D,
+    "Flatten": keras.layers.Flatten,
+    "Dense": keras.layers.Dense,
+    "Dropout": keras.layers.Dropout,
+}
+_OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "nadam": keras.optimizers.Nadam,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}
+
+
+def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """Build and compile the model `config` describes; TrialFailed if it cannot be built."""
+    try:
+        plan = layer_plan(config, input_shape, num_classes)
+    except ValueError as exc:
+        raise TrialFailed(str(exc)) from None
+    model = keras.Sequential(
+        [keras.Input(shape=input_shape)] + [_LAYERS[spec.kind](**spec.args) for spec in plan]
+    )
+    optimizer = config.get("optimizer", HYPERPARAMETERS["optimizer"].default)
+    rate = float(config.get("learning_rate", HYPERPARAMETERS["learning_rate"].default))
+    model.compile(
+        optimizer=_OPTIMIZERS[optimizer](learning_rate=rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def model_counts(model: Any) -> dict[str, int]:
+    """Count what the built Keras model really holds, layer by layer."""
+    layers = model.layers
+    return {
+        "conv_layers": sum(isinstance(layer, keras.layers.Conv2D) for layer in layers),
+        "pool_layers": sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in layers),
+        "dense_layers": sum(isinstance(layer, keras.layers.Dense) for layer in layers) - 1,
+        "params": int(model.count_params()),
+    }
+
+
+def check_model(model: Any, constraints: tuple[Constraint, ...], epochs: int) -> dict[str, int]:
+    """Check the built model against the constraints; TrialFailed naming the broken rule."""
+    counts = model_counts(model) | {"epochs": epochs}
+    for rule in constraints:
+        if not rule.holds(counts[rule.quantity]):
+            raise TrialFailed(f"the built model breaks `{rule}`: it has {rule.quantity}={counts[rule.quantity]}")
+    return counts

@@ -1,0 +1,85 @@
+"""What a search optimises: a scalar for the optimiser, and an exact ranking for the leaderboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tuner.errors import CnnTuneError
+
+if TYPE_CHECKING:
+    from tuner.space.rules import StopRule
+
+__all__ = ["OBJECTIVES", "Objective", "get_objective"]
+
+# A trial that never reached the threshold scores this much plus its shortfall, so it ranks
+# below every trial that did (no trial trains anywhere near this many epochs or seconds).
+_NOT_REACHED = {"epochs_to_threshold": 1_000.0, "time_to_threshold": 10_000_000.0}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One way to rank trials. `value` feeds the optimiser; `sort_keys` order the leaderboard exactly."""
+
+    name: str
+    direction: str
+    needs_stop: bool
+    description: str
+
+    def value(self, result: dict[str, Any], stop: StopRule | None) -> float:
+        """The scalar the optimiser sees for a finished trial (lower is better when minimising)."""
+        if self.name in _NOT_REACHED:
+            assert stop is not None
+            val_accuracy = result.get("val_accuracy") or 0.0
+            if result.get("reached_threshold"):
+                key = "epochs_to_threshold" if self.name == "epochs_to_threshold" else "seconds_to_threshold"
+                # Ties on the count are broken by validation accuracy: the bonus stays below one epoch.
+                return float(result[key]) + 0.5 * (1.0 - val_accuracy)
+            shortfall = stop.shortfall(result.get("best_stop_metric"))
+            return _NOT_REACHED[self.name] + shortfall + 1e-6 * (1.0 - val_accuracy)
+        metric = result.get(self.name)
+        if metric is None:
+            raise ValueError(f"trial result has no {self.name}")
+        return float(metric)
+
+    def intermediate(self, logs: dict[str, float], stop: StopRule | None) -> float:
+        """A per-epoch value in the study's direction, for pruners."""
+        if self.name in _NOT_REACHED:
+            assert stop is not None
+            return stop.shortfall(logs.get(stop.metric))
+        return float(logs.get(self.name, float("nan")))
+
+    def sort_keys(self, stop: StopRule | None) -> list[tuple[str, bool]]:
+        """(column, ascending) pairs that rank trials exactly, best first."""
+        if self.name in _NOT_REACHED:
+            assert stop is not None
+            count = "epochs_to_threshold" if self.name == "epochs_to_threshold" else "seconds_to_threshold"
+            # shortfall is 0 for every trial that reached the threshold, so among those only
+            # the count and then validation accuracy decide, as in `value`.
+            return [("reached_threshold", False), (count, True), ("shortfall", True), ("val_accuracy", False)]
+        return [(self.name, self.direction == "minimize")]
+
+
+OBJECTIVES: dict[str, Objective] = {
+    o.name: o
+    for o in (
+        Objective(
+            "epochs_to_threshold", "minimize", True,
+            "fewest epochs until the stop rule is met; trials that never meet it rank below, "
+            "by how close they came, then by validation accuracy",
+        ),
+        Objective(
+            "time_to_threshold", "minimize", True,
+            "fewest training seconds until the stop rule is met; the rest rank as above",
+        ),
+        Objective("val_accuracy", "maximize", False, "highest validation accuracy after the last epoch"),
+        Objective("val_loss", "minimize", False, "lowest validation loss after the last epoch"),
+    )
+}
+
+
+def get_objective(name: str) -> Objective:
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        raise CnnTuneError(f"unknown objective {name!r}; choose from: {', '.join(sorted(OBJECTIVES))}") from None

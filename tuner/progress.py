@@ -1,0 +1,85 @@
+"""The terminal's view of a search: rich progress over trials and epochs, one line per trial."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tuner.observer import Observer
+from tuner.records import TrialRecord
+
+__all__ = ["QuietProgress", "RichProgress", "trial_line"]
+
+
+def trial_line(record: TrialRecord) -> str:
+    """One readable line for a finished trial."""
+    r = record.result
+    params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.params.items())
+    if record.state == "failed":
+        outcome = f"failed: {record.fail_reason}"
+    else:
+        if r.get("reached_threshold"):
+            outcome = f"reached the threshold at epoch {r['epochs_to_threshold']} ({r['seconds_to_threshold']:.0f} s)"
+        else:
+            epochs = r.get("epochs_run", 0)
+            outcome = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+        if record.state == "pruned":
+            outcome = f"pruned ({record.fail_reason}), {outcome}"
+        accuracy = r.get("train_accuracy")
+        val = r.get("val_accuracy")
+        test = r.get("test_accuracy")
+        outcome += "".join(
+            f", {label} {value:.4f}" for label, value in (("train", accuracy), ("val", val), ("test", test))
+            if value is not None
+        )
+    return f"trial {record.trial}: {outcome} | {params}"
+
+
+class QuietProgress(Observer):
+    """Only the stop rule's message, which the exercise asks to see."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def message(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+
+class RichProgress(QuietProgress):
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[detail]}"), console=console, transient=True,
+        )
+        self.trials_task: Any = None
+        self.epochs_task: Any = None
+
+    def search_started(self, total: int, done: int) -> None:
+        if done:
+            self.console.print(f"resuming: {done} of {total} trials already finished")
+        self.progress.start()
+        self.trials_task = self.progress.add_task("trials", total=total, completed=done, detail="")
+        self.epochs_task = self.progress.add_task("epochs", total=1, detail="")
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None:
+        epochs = int(config.get("epochs", 1))
+        self.progress.update(self.epochs_task, description=f"trial {number}", total=epochs, completed=0, detail="")
+
+    def epoch_ended(self, number: int, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        detail = "  ".join(f"{k} {logs[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in logs)
+        self.progress.update(self.epochs_task, completed=epoch, detail=detail)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        style = {"complete": "", "pruned": "yellow", "failed": "red"}.get(record.state, "")
+        self.progress.console.print(trial_line(record), style=style, markup=False, highlight=False)
+        if record.state != "failed":
+            self.progress.advance(self.trials_task)
+
+    def search_finished(self) -> None:
+        self.progress.stop()

@@ -1,0 +1,18 @@
+"""Reports: DataFrames first (trials, history, leaderboard, summary), renderers second."""
+
+from __future__ import annotations
+
+from tuner.reports.render import FORMATS, render, rich_table, to_markdown
+from tuner.reports.tables import RunSummary, history_frame, leaderboard, summarize, trials_frame
+
+__all__ = [
+    "FORMATS",
+    "RunSummary",
+    "history_frame",
+    "leaderboard",
+    "render",
+    "rich_table",
+    "summarize",
+    "to_markdown",
+    "trials_frame",
+]

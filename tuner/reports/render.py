@@ -1,0 +1,122 @@
+"""Renderers over report DataFrames: rich table, CSV, Markdown, JSON, HTML. No computation here."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FORMATS", "format_value", "render", "rich_table", "to_html", "to_json", "to_markdown"]
+
+FORMATS = ("table", "csv", "md", "json", "html")
+_RATIOS = ("accuracy", "best_stop_metric")
+
+
+def format_value(column: str, value: Any) -> str:
+    """How one cell reads: accuracies to 4 places, seconds to 1, missing as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if any(column.endswith(r) for r in _RATIOS):
+            return f"{value:.4f}"
+        if "seconds" in column:
+            return f"{value:.1f}"
+        if column == "learning_rate":
+            return f"{value:.2e}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _cells(frame: pd.DataFrame) -> list[list[str]]:
+    return [[format_value(c, v) for c, v in zip(frame.columns, row)] for row in frame.itertuples(index=False)]
+
+
+# Short headers for the terminal, where width is scarce; files keep the full column names.
+SHORT_HEADERS = {
+    "reached_threshold": "reached",
+    "epochs_to_threshold": "epochs",
+    "seconds_to_threshold": "seconds to thr",
+    "kernel_size": "kernel",
+    "dense_units": "dense",
+    "learning_rate": "lr",
+    "batch_size": "batch",
+    "train_accuracy": "train acc",
+    "val_accuracy": "val acc",
+    "test_accuracy": "test acc",
+    "fit_seconds": "fit s",
+    "seconds_per_epoch": "s/epoch",
+    "param_count": "params",
+}
+
+
+def rich_table(frame: pd.DataFrame, title: str | None = None) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    for column in frame.columns:
+        table.add_column(SHORT_HEADERS.get(str(column), str(column)), justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left")
+    for row in _cells(frame):
+        table.add_row(*row)
+    return table
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    header = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in _cells(frame):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(frame: pd.DataFrame) -> str:
+    return json.dumps(json.loads(frame.to_json(orient="records")), indent=2) + "\n"
+
+
+def to_html(frame: pd.DataFrame, title: str) -> str:
+    """A self-contained page; every string from the user is escaped."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>\n" for row in _cells(frame)
+    )
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>\n{body}</tbody></table></body></html>\n"
+    )
+
+
+def render(frame: pd.DataFrame, fmt: str, title: str) -> str:
+    """Render to text in one of FORMATS other than `table` (the rich table is printed, not returned)."""
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "md":
+        return f"## {title}\n\n" + to_markdown(frame)
+    if fmt == "json":
+        return to_json(frame)
+    if fmt == "html":
+        return to_html(frame, title)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def run_markdown(summary: Any, board: pd.DataFrame, run: dict[str, Any], top: int = 20) -> str:
+    """The run's one-page Markdown report: command, summary, leaderboard."""
+    command = " ".join(run.get("command", []))
+    rows = "\n".join(f"| {k} | {v} |" for k, v in summary.as_rows())
+    return (
+        f"# {run.get('name', '')}\n\n"
+        f"Space `{summary.space}`, engine {summary.engine} ({summary.algorithm}, pruner {summary.pruner}), "
+        f"objective {summary.objective}, dataset {run.get('dataset', {}).get('source', '')}.\n\n"
+        f"Command:\n\n    {command}\n\n"
+        f"## Summary\n\n| | |\n|---|---|\n{rows}\n\n"
+        f"## Leaderboard (top {min(top, len(board))} of {len(board)} finished trials)\n\n"
+        + to_markdown(board.head(top))
+    )

@@ -1,0 +1,160 @@
+"""Report data: pandas DataFrames computed from trial records, before anything is rendered."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pandas as pd
+
+from tuner.objectives import Objective
+from tuner.records import RESULT_FIELDS, TrialRecord
+from tuner.space.rules import StopRule
+
+__all__ = ["RunSummary", "history_frame", "leaderboard", "summarize", "trials_frame"]
+
+_TAIL = ("fail_reason", "seed", "started", "finished", "config")
+
+
+def trials_frame(records: Iterable[TrialRecord], param_order: list[str] | None = None) -> pd.DataFrame:
+    """One row per trial: trial, state, value, params_*, results, fail_reason, seed, times, config (JSON)."""
+    rows = []
+    names: list[str] = list(param_order or [])
+    for record in records:
+        for name in record.params:
+            if name not in names:
+                names.append(name)
+        row: dict[str, Any] = {"trial": record.trial, "state": record.state, "value": record.value}
+        row |= {f"params_{k}": v for k, v in record.params.items()}
+        row |= {k: record.result.get(k) for k in RESULT_FIELDS}
+        row |= {
+            "fail_reason": record.fail_reason,
+            "seed": record.seed,
+            "started": record.started,
+            "finished": record.finished,
+            "config": json.dumps(record.config, sort_keys=True),
+        }
+        rows.append(row)
+    columns = ["trial", "state", "value", *(f"params_{n}" for n in names), *RESULT_FIELDS, *_TAIL]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["reached_threshold"] = frame["reached_threshold"].astype("boolean")
+    for column in ("trial", "epochs_run", "epochs_to_threshold", "conv_layers", "pool_layers", "param_count", "seed"):
+        frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+    return frame.sort_values("trial", ignore_index=True)
+
+
+def history_frame(records: Iterable[TrialRecord]) -> pd.DataFrame:
+    """One row per trial per epoch: trial, epoch, loss, accuracy, val_loss, val_accuracy, learning_rate, seconds."""
+    rows = [{"trial": r.trial, **epoch} for r in records for epoch in r.history]
+    columns = ["trial", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+    frame = pd.DataFrame(rows)
+    for column in columns:
+        if column not in frame:
+            frame[column] = pd.Series(dtype="float64")
+    extra = [c for c in frame.columns if c not in columns]
+    frame = frame[columns + extra]
+    frame[["trial", "epoch"]] = frame[["trial", "epoch"]].astype("Int64")
+    return frame.sort_values(["trial", "epoch"], ignore_index=True)
+
+
+def leaderboard(
+    trials: pd.DataFrame, objective: Objective, stop: StopRule | None, top: int | None = None
+) -> pd.DataFrame:
+    """Finished trials (complete or pruned), best first, ranked exactly by the objective."""
+    finished = trials[trials["state"].isin(["complete", "pruned"])].copy()
+    if stop is not None:
+        finished["shortfall"] = [
+            0.0 if reached is True else stop.shortfall(None if pd.isna(best) else best)
+            for reached, best in zip(finished["reached_threshold"], finished["best_stop_metric"])
+        ]
+    keys = objective.sort_keys(stop)
+    finished = finished.sort_values(
+        [k for k, _ in keys] + ["trial"], ascending=[a for _, a in keys] + [True], na_position="last", kind="stable"
+    )
+    finished.insert(0, "rank", range(1, len(finished) + 1))
+    params = [c for c in trials.columns if c.startswith("params_")]
+    shown = ["rank", "trial", "state"]
+    if objective.needs_stop:
+        shown += ["reached_threshold", "epochs_to_threshold", "seconds_to_threshold", "best_stop_metric"]
+    shown += params + [
+        "epochs_run", "train_accuracy", "val_accuracy", "test_accuracy", "param_count", "fit_seconds",
+        "seconds_per_epoch",
+    ]
+    board = finished[shown].reset_index(drop=True)
+    board.columns = [c.removeprefix("params_") for c in board.columns]
+    return board.head(top) if top else board
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The headline numbers of a run."""
+
+    name: str
+    space: str
+    engine: str
+    algorithm: str
+    pruner: str
+    objective: str
+    trials: int
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    reached: int
+    best_trial: int | None
+    best_epochs_to_threshold: int | None
+    best_val_accuracy: float | None
+    best_test_accuracy: float | None
+    best_config: dict[str, Any] | None
+    total_epochs: int
+    fit_seconds: float
+    elapsed_seconds: float | None
+
+    def as_rows(self) -> list[tuple[str, str]]:
+        def fmt(value: Any) -> str:
+            if value is None:
+                return "-"
+            if isinstance(value, float):
+                return f"{value:.4f}" if value <= 1 else f"{value:.1f}"
+            return str(value)
+
+        return [(k, fmt(v) if k != "best_config" else json.dumps(v)) for k, v in self.__dict__.items()]
+
+
+def summarize(
+    trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]
+) -> RunSummary:
+    """Counts by state, the best trial and the time spent, from the trials table and its leaderboard."""
+    states = trials["state"].value_counts()
+    best = board.iloc[0] if len(board) else None
+    best_row = trials[trials["trial"] == best["trial"]].iloc[0] if best is not None else None
+    started = pd.to_datetime(trials["started"], errors="coerce").min()
+    finished = pd.to_datetime(trials["finished"], errors="coerce").max()
+    elapsed = (finished - started).total_seconds() if pd.notna(started) and pd.notna(finished) else None
+
+    def number(value: Any) -> Any:
+        return None if value is None or pd.isna(value) else value.item() if hasattr(value, "item") else value
+
+    return RunSummary(
+        name=run.get("name", ""),
+        space=run.get("space", {}).get("name", ""),
+        engine=run.get("engine", ""),
+        algorithm=run.get("algorithm", ""),
+        pruner=run.get("pruner", ""),
+        objective=run.get("space", {}).get("objective", ""),
+        trials=len(trials),
+        complete=int(states.get("complete", 0)),
+        pruned=int(states.get("pruned", 0)),
+        failed=int(states.get("failed", 0)),
+        running=int(states.get("running", 0)),
+        reached=int(trials["reached_threshold"].fillna(False).sum()),
+        best_trial=None if best is None else int(best["trial"]),
+        best_epochs_to_threshold=None if best_row is None else number(best_row["epochs_to_threshold"]),
+        best_val_accuracy=None if best_row is None else number(best_row["val_accuracy"]),
+        best_test_accuracy=None if best_row is None else number(best_row["test_accuracy"]),
+        best_config=None if best_row is None else json.loads(best_row["config"]),
+        total_epochs=int(trials["epochs_run"].fillna(0).sum()),
+        fit_seconds=float(trials["fit_seconds"].fillna(0).sum()),
+        elapsed_seconds=elapsed,
+    )

@@ -1,0 +1,155 @@
+"""One search session, start to end: space, data, run folder, engine, tables."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tuner.data import Dataset, load_dataset
+from tuner.engines import get_engine
+from tuner.engines.base import Engine, SearchJob, TrialRunner
+from tuner.errors import CnnTuneError
+from tuner.observer import Observer
+from tuner.records import TrialRecord
+from tuner.reports import history_frame, leaderboard, summarize, trials_frame
+from tuner.reports.render import run_markdown
+from tuner.space import Space, load_space
+from tuner.store import RunStore, mask_url
+
+__all__ = ["SearchOutcome", "SearchSettings", "run_search"]
+
+_PACKAGES = ("cnn-tune", "tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "optuna", "numpy", "pandas")
+
+
+@dataclass
+class SearchSettings:
+    """The options of `cnn-tune run`."""
+
+    space: str
+    dataset: str | None = None
+    engine: str = "optuna"
+    algorithm: str | None = None
+    pruner: str | None = None
+    trials: int | None = None
+    timeout: float | None = None
+    max_epochs: int | None = None
+    train_limit: int | None = None
+    seed: int = 0
+    out: Path = Path("reports")
+    name: str | None = None
+    storage: str | None = None
+    command: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Reject impossible numbers before anything is loaded."""
+        for option, value, low in (
+            ("--trials", self.trials, 1), ("--max-epochs", self.max_epochs, 1), ("--train-limit", self.train_limit, 20),
+        ):
+            if value is not None and value < low:
+                raise CnnTuneError(f"{option}: must be at least {low}, got {value}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise CnnTuneError(f"--timeout: must be a positive number of seconds, got {self.timeout:g}")
+
+
+@dataclass
+class SearchOutcome:
+    store: RunStore
+    records: list[TrialRecord]
+    resumed: bool
+    interrupted: bool = False
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def trainer_runner(space: Space, dataset: Dataset) -> TrialRunner:
+    """The real trial runner: the Keras trainer on `dataset` under the space's rules."""
+
+    def run(config: dict[str, Any], seed: int, on_epoch: Any, say: Any) -> Any:
+        from tuner.trainer import train_trial  # TensorFlow loads here, on the first trial
+
+        return train_trial(
+            config, dataset, seed=seed, constraints=space.constraints, stop=space.stop, on_epoch=on_epoch, say=say
+        )
+
+    return run
+
+
+def _save(store: RunStore, space: Space, run: dict[str, Any], records: list[TrialRecord]) -> None:
+    trials = trials_frame(records, [p.name for p in space.searched])
+    board = leaderboard(trials, space.objective, space.stop)
+    summary = summarize(trials, board, run)
+    store.save_tables(trials, history_frame(records), summary.best_config, run_markdown(summary, board, run))
+
+
+def _record(settings: SearchSettings, space: Space, engine: Engine, dataset: Dataset, name: str, storage: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": settings.command or sys.argv,
+        "space": space.to_dict(),
+        "engine": engine.name,
+        "algorithm": engine.algorithm,
+        "pruner": engine.pruner or engine.default_pruner(space),
+        "seed": settings.seed,
+        "trials": settings.trials or space.trials,
+        "dataset": dataset.describe() | {"train_limit": settings.train_limit},
+        "storage": mask_url(storage),
+        "versions": versions(),
+    }
+
+
+def run_search(
+    settings: SearchSettings, observer: Observer | None = None, run_trial: TrialRunner | None = None
+) -> SearchOutcome:
+    """Run (or resume) the search `settings` describe; tables are rewritten after every trial."""
+    settings.check()
+    space = load_space(settings.space)
+    if settings.max_epochs:
+        space = space.with_max_epochs(settings.max_epochs)
+    engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
+    dataset = load_dataset(settings.dataset or space.dataset, space.validation_split, space.data_seed, settings.train_limit)
+    if settings.dataset:
+        space.check_constraints(dataset.input_shape, dataset.num_classes)
+    name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
+    store = RunStore(Path(settings.out).expanduser() / name)
+    storage = settings.storage or f"journal:{store.study_file}"
+    identity = {
+        "space": space.raw,
+        "engine": engine.name,
+        "algorithm": engine.algorithm,
+        "dataset": dataset.fingerprint,
+        "train_limit": settings.train_limit,
+        "max_epochs": settings.max_epochs,
+        "seed": settings.seed,
+    }
+    run = _record(settings, space, engine, dataset, name, storage)
+    resumed = store.prepare(identity, run)
+    job = SearchJob(
+        space=space,
+        run_trial=run_trial or trainer_runner(space, dataset),
+        storage=storage,
+        study_name=name,
+        trials=settings.trials or space.trials,
+        timeout=settings.timeout,
+        seed=settings.seed,
+        observer=observer or Observer(),
+        save=lambda records: _save(store, space, run, records),
+    )
+    try:
+        records = engine.search(job)
+    except KeyboardInterrupt:
+        return SearchOutcome(store, [], resumed, interrupted=True)
+    return SearchOutcome(store, records, resumed)

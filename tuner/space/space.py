@@ -1,0 +1,169 @@
+"""A loaded search space: its parameters, constraints, stop rule and objective."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tuner.architecture import HYPERPARAMETERS, layer_plan, plan_counts
+from tuner.errors import CnnTuneError
+from tuner.objectives import Objective
+from tuner.space.params import Param
+from tuner.space.rules import Constraint, StopRule
+
+__all__ = ["Space"]
+
+_ARCHITECTURE = (
+    "conv_layers", "filters", "kernel_size", "padding", "pooling", "pool_size", "dense_layers", "dense_units",
+)
+_MAX_COMBINATIONS = 50_000
+
+
+@dataclass(frozen=True)
+class Space:
+    """A validated search space. `params` are in declaration order; conditions refer to earlier ones."""
+
+    name: str
+    description: str
+    source: str
+    dataset: str
+    params: tuple[Param, ...]
+    constraints: tuple[Constraint, ...]
+    stop: StopRule | None
+    objective: Objective
+    validation_split: float = 0.1
+    data_seed: int = 0
+    trials: int = 20
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def searched(self) -> list[Param]:
+        return [p for p in self.params if p.searched]
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def resolve(self, sampled: dict[str, Any]) -> dict[str, Any]:
+        """The full configuration: fixed values, sampled values, conditional ones only where active."""
+        config: dict[str, Any] = {}
+        for p in self.params:
+            if p.when is not None and not p.when.holds(config):
+                continue
+            if p.kind == "fixed":
+                config[p.name] = p.value
+            elif p.name in sampled:
+                config[p.name] = sampled[p.name]
+            else:
+                raise KeyError(f"no value for the searched parameter {p.name!r}")
+        return config
+
+    def active(self, name: str, partial: dict[str, Any]) -> bool:
+        """Whether parameter `name` exists given the values chosen so far."""
+        p = self.param(name)
+        return p is not None and (p.when is None or p.when.holds(partial))
+
+    def max_epochs(self) -> int:
+        p = self.param("epochs")
+        if p is None:
+            return int(HYPERPARAMETERS["epochs"].default)
+        return int(max(p.corners()))
+
+    def with_max_epochs(self, cap: int) -> Space:
+        """The same space with every epoch count clipped to `cap` (the `--max-epochs` option)."""
+        params = []
+        for p in self.params:
+            if p.name == "epochs":
+                if p.kind == "fixed":
+                    p = replace(p, value=min(int(p.value), cap))
+                elif p.kind == "choice":
+                    p = replace(p, choices=tuple(sorted({min(int(c), cap) for c in p.choices})))
+                else:
+                    p = replace(p, low=min(p.low, cap), high=min(p.high, cap))
+            params.append(p)
+        return replace(self, params=tuple(params))
+
+    def architectures(self) -> list[dict[str, Any]]:
+        """Every architecture the space can build, with ranges reduced to the values that reach extremes."""
+        relevant = [p for p in self.params if p.name in _ARCHITECTURE or p.name.startswith("filters_")]
+        grids = [p.corners() for p in relevant]
+        total = 1
+        for g in grids:
+            total *= len(g)
+        if total > _MAX_COMBINATIONS:
+            grids = [sorted({g[0], g[-1]}, key=repr) for g in grids]
+        seen: list[dict[str, Any]] = []
+        keys = set()
+        for combo in itertools.product(*grids):
+            config: dict[str, Any] = {}
+            for p, value in zip(relevant, combo):
+                if p.when is None or p.when.holds(config):
+                    config[p.name] = value
+            key = tuple(sorted(config.items()))
+            if key not in keys:
+                keys.add(key)
+                seen.append(config)
+        return seen
+
+    def check_constraints(self, input_shape: tuple[int, ...] | None, num_classes: int | None) -> None:
+        """Reject the space if any model it can build breaks a constraint (or cannot be built at all)."""
+        where = f"{self.source}: constraints"
+        for rule in self.constraints:
+            if rule.quantity == "epochs":
+                p = self.param("epochs")
+                values = p.corners() if p is not None else [HYPERPARAMETERS["epochs"].default]
+                bad = next((v for v in values if not rule.holds(v)), None)
+                if bad is not None:
+                    raise CnnTuneError(
+                        f"{where}: rule `{rule}` is broken: params.epochs can be {bad:g}; "
+                        f"narrow params.epochs or change the rule"
+                    )
+        structural = [r for r in self.constraints if r.quantity != "epochs"]
+        if input_shape is None or num_classes is None:
+            # The image size is unknown until the data is loaded: check what does not depend on it.
+            structural = [r for r in structural if r.quantity != "params"]
+            shape, classes = (64, 64, 3), 10
+        else:
+            shape, classes = input_shape, num_classes
+        for config in self.architectures():
+            try:
+                counts = plan_counts(layer_plan(config, shape, classes))
+            except ValueError as exc:
+                if input_shape is None:
+                    continue
+                described = ", ".join(f"{k}={v}" for k, v in config.items())
+                raise CnnTuneError(
+                    f"{self.source}: params: the model {described} cannot be built on "
+                    f"{'x'.join(map(str, shape))} images: {exc}"
+                ) from None
+            for rule in structural:
+                if not rule.holds(counts[rule.quantity]):
+                    described = ", ".join(f"{k}={v}" for k, v in config.items())
+                    raise CnnTuneError(
+                        f"{where}: rule `{rule}` is broken by a model the space can build "
+                        f"({described} has {rule.quantity}={counts[rule.quantity]}); "
+                        f"narrow params or change the rule"
+                    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved space as plain data (what `spaces show` prints and `run.json` records)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "dataset": self.dataset,
+            "params": {p.name: p.describe() for p in self.params},
+            "constraints": [str(c) for c in self.constraints],
+            "stop": None if self.stop is None else {
+                "metric": self.stop.metric, "threshold": self.stop.threshold, "message": self.stop.message,
+            },
+            "objective": self.objective.name,
+            "data": {"validation_split": self.validation_split, "seed": self.data_seed},
+            "search": {"trials": self.trials},
+        }
+
+    @property
+    def path(self) -> Path | None:
+        p = Path(self.source)
+        return p if p.exists() else None

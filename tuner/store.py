@@ -1,0 +1,126 @@
+"""The run folder: run.json, the study storage, the tables and the best configuration.
+
+Every file is written atomically (a temporary file renamed into place), so a
+crash or `kill -9` leaves either the old version or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tuner.errors import CnnTuneError
+
+__all__ = ["RunStore", "mask_url", "write_atomic"]
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
+
+
+def mask_url(url: str) -> str:
+    """The storage URL with any password replaced by ***."""
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    """One run's folder."""
+
+    RUN_FILE = "run.json"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunStore:
+        """An existing run folder (for report and later commands)."""
+        folder = Path(path).expanduser()
+        if not (folder / cls.RUN_FILE).is_file():
+            if not folder.exists():
+                raise CnnTuneError(f"run {str(path)!r} does not exist; give the folder `cnn-tune run` printed")
+            raise CnnTuneError(f"{folder} is not a cnn-tune run folder (no {cls.RUN_FILE} in it)")
+        return cls(folder)
+
+    @property
+    def study_file(self) -> Path:
+        return self.path / "study.journal"
+
+    def read_run(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / self.RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CnnTuneError(f"{self.path / self.RUN_FILE}: cannot read the run record: {exc}") from None
+
+    def prepare(self, identity: dict[str, Any], record: dict[str, Any]) -> bool:
+        """Create the run folder, or check that an existing one holds the same search; True when resuming."""
+        run_file = self.path / self.RUN_FILE
+        if run_file.exists():
+            previous = self.read_run()
+            differing = [k for k, v in identity.items() if previous.get("identity", {}).get(k) != v]
+            if differing:
+                was = ", ".join(f"{k}={previous.get('identity', {}).get(k)!r}" for k in differing if k != "space")
+                detail = "a different space file" if differing == ["space"] else was
+                raise CnnTuneError(
+                    f"{self.path} holds another search ({detail}); pass --name NEW to start a new run, "
+                    "or repeat the original command to resume it"
+                )
+            resumed = {**previous, "resumed": previous.get("resumed", 0) + 1, "last_command": record["command"]}
+            write_atomic(run_file, json.dumps(resumed, indent=2, default=str) + "\n")
+            return True
+        if self.path.exists() and any(self.path.iterdir()):
+            raise CnnTuneError(f"{self.path} exists and is not a cnn-tune run folder; choose another --name or --out")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_atomic(run_file, json.dumps({**record, "identity": identity}, indent=2, default=str) + "\n")
+        except OSError as exc:
+            raise CnnTuneError(f"{self.path}: cannot create the run folder: {exc}") from None
+        return False
+
+    def save_tables(self, trials: pd.DataFrame, history: pd.DataFrame, best_config: dict[str, Any] | None,
+                    leaderboard_md: str) -> None:
+        """Rewrite trials, history, best/config.json and leaderboard.md."""
+        write_atomic(self.path / "trials.csv", trials.to_csv(index=False))
+        write_atomic(self.path / "history.csv", history.to_csv(index=False))
+        for name, frame in (("trials", trials), ("history", history)):
+            write_atomic(self.path / f"{name}.parquet", frame.to_parquet(index=False))
+        if best_config is not None:
+            write_atomic(self.path / "best" / "config.json", json.dumps(best_config, indent=2, sort_keys=True) + "\n")
+        write_atomic(self.path / "leaderboard.md", leaderboard_md)
+
+    def _table(self, name: str) -> pd.DataFrame:
+        parquet, csv = self.path / f"{name}.parquet", self.path / f"{name}.csv"
+        try:
+            if parquet.exists():
+                return pd.read_parquet(parquet)
+            if csv.exists():
+                return pd.read_csv(csv)
+        except (OSError, ValueError) as exc:
+            raise CnnTuneError(f"{self.path}: cannot read {name} table: {exc}") from None
+        raise CnnTuneError(f"{self.path}: no {name} table yet; the run has not finished a trial")
+
+    def trials(self) -> pd.DataFrame:
+        return self._table("trials")
+
+    def history(self) -> pd.DataFrame:
+        return self._table("history")

@@ -1,0 +1,131 @@
+"""Run one trial: seed, build, check, fit with the callbacks, evaluate, return a result record.
+
+The trainer knows nothing of engines: it takes a configuration and hands every
+epoch to an optional `on_epoch` hook, which may raise TrialPruned.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any, Callable
+
+from tuner.backend import keras, tf
+from tuner.callbacks import EpochMonitor, ThresholdStop
+from tuner.data import Dataset
+from tuner.errors import TrialFailed, TrialPruned
+from tuner.model import build_model, check_model
+from tuner.records import TrialResult
+from tuner.space.rules import Constraint, StopRule
+
+__all__ = ["train_trial"]
+
+
+_tensors: dict[int, tuple[Dataset, dict[str, Any]]] = {}
+
+
+def _as_tensors(dataset: Dataset) -> dict[str, Any]:
+    """The dataset's arrays as TensorFlow constants, converted once per process."""
+    cached = _tensors.get(id(dataset))
+    if cached is None or cached[0] is not dataset:
+        arrays = {
+            name: tf.constant(getattr(dataset, name))
+            for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        }
+        _tensors.clear()
+        _tensors[id(dataset)] = (dataset, arrays)
+        return arrays
+    return cached[1]
+
+
+def _stream(x: Any, y: Any, batch_size: int, seed: int | None) -> Any:
+    """Batches fed from memory: shuffled indices gathered per batch, with prefetch."""
+    data = tf.data
+    count = int(x.shape[0])
+    indices = data.Dataset.range(count)
+    if seed is not None:
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return (
+        indices.batch(batch_size)
+        .map(lambda i: (tf.gather(x, i), tf.gather(y, i)), num_parallel_calls=data.AUTOTUNE, deterministic=True)
+        .prefetch(data.AUTOTUNE)
+    )
+
+
+def _seed_everything(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+
+
+def _finish(result: TrialResult, monitor: EpochMonitor, threshold: ThresholdStop | None, stop: StopRule | None) -> None:
+    history = monitor.history
+    result.history = history
+    result.epochs_run = len(history)
+    result.fit_seconds = sum(row["seconds"] for row in history)
+    result.seconds_per_epoch = result.fit_seconds / len(history) if history else None
+    if history:
+        last = history[-1]
+        result.train_accuracy = last.get("accuracy")
+        result.train_loss = last.get("loss")
+        result.val_accuracy = last.get("val_accuracy")
+        result.val_loss = last.get("val_loss")
+    if stop is not None:
+        values = [row[stop.metric] for row in history if stop.metric in row]
+        if values:
+            result.best_stop_metric = max(values) if stop.higher_is_better else min(values)
+    if threshold is not None and threshold.reached_epoch is not None:
+        result.reached_threshold = True
+        result.epochs_to_threshold = threshold.reached_epoch
+        result.seconds_to_threshold = sum(row["seconds"] for row in history[: threshold.reached_epoch])
+
+
+def train_trial(
+    config: dict[str, Any],
+    dataset: Dataset,
+    *,
+    seed: int,
+    constraints: tuple[Constraint, ...] = (),
+    stop: StopRule | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    say: Callable[[str], None] = print,
+) -> TrialResult:
+    """Train the model `config` describes; failures and pruning come back as the result's state."""
+    keras.backend.clear_session()
+    gc.collect()
+    _seed_everything(seed)
+    result = TrialResult()
+    epochs = int(config.get("epochs", 5))
+    threshold = ThresholdStop(stop, say) if stop is not None else None
+    monitor = EpochMonitor(threshold, on_epoch)
+    try:
+        model = build_model(config, dataset.input_shape, dataset.num_classes)
+        counts = check_model(model, constraints, epochs)
+        result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
+        result.param_count = counts["params"]
+        tensors = _as_tensors(dataset)
+        batch = int(config.get("batch_size", 32))
+        model.fit(
+            _stream(tensors["x_train"], tensors["y_train"], batch, seed),
+            validation_data=_stream(tensors["x_val"], tensors["y_val"], max(batch, 256), None),
+            epochs=epochs,
+            callbacks=[c for c in (threshold, monitor) if c is not None],
+            shuffle=False,  # the stream shuffles itself, seeded
+            verbose=0,
+        )
+        _finish(result, monitor, threshold, stop)
+        scores = model.evaluate(
+            _stream(tensors["x_test"], tensors["y_test"], 1024, None), verbose=0, return_dict=True
+        )
+        result.test_accuracy = float(scores["accuracy"])
+        result.test_loss = float(scores["loss"])
+    except TrialPruned as exc:
+        _finish(result, monitor, threshold, stop)
+        result.state, result.fail_reason = "pruned", exc.reason
+    except TrialFailed as exc:
+        _finish(result, monitor, threshold, stop)
+        result.state, result.fail_reason = "failed", exc.reason
+    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+        _finish(result, monitor, threshold, stop)
+        result.state, result.fail_reason = "failed", f"out of memory: {str(exc).splitlines()[0][:200]}"
+    except tf.errors.OpError as exc:
+        _finish(result, monitor, threshold, stop)
+        result.state, result.fail_reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return result
