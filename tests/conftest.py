@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gzip
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,8 +93,14 @@ def scripted_runner(
         try:
             for epoch in range(1, int(config.get("epochs", 5)) + 1):
                 accuracy = 1 - 0.5 * math.exp(-rate * epoch)
-                row = {"epoch": epoch, "loss": 1 - accuracy, "accuracy": accuracy,
-                       "val_loss": 1.1 - accuracy, "val_accuracy": accuracy - 0.01, "seconds": 1.0}
+                row = {
+                    "epoch": epoch,
+                    "loss": 1 - accuracy,
+                    "accuracy": accuracy,
+                    "val_loss": 1.1 - accuracy,
+                    "val_accuracy": accuracy - 0.01,
+                    "seconds": 1.0,
+                }
                 result.history.append(row)
                 if accuracy >= threshold:
                     say("Reached 99.8% accuracy so cancelling training!")

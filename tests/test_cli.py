@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import SPACES
 from typer.testing import CliRunner
 
-from conftest import SPACES
 from tuner.cli import app
 
 runner = CliRunner()
@@ -46,13 +46,18 @@ def test_validate_accepts_and_refuses(tmp_path: Path) -> None:
     assert invoke("spaces", "validate", str(SPACES / "exercise3.yaml")).exit_code == 0
     bad = tmp_path / "two-convs.yaml"
     bad.write_text((SPACES / "exercise3.yaml").read_text().replace("conv_layers: 1 ", "conv_layers: {choice: [1, 2]} "))
-    one_line_error(invoke("spaces", "validate", str(bad)), r"two-convs\.yaml: constraints: rule `conv_layers == 1` is broken")
+    one_line_error(
+        invoke("spaces", "validate", str(bad)), r"two-convs\.yaml: constraints: rule `conv_layers == 1` is broken"
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
-        (("run", "--space", "exercise4"), r"space 'exercise4' is neither a built-in space nor a file; did you mean 'exercise3'"),
+        (
+            ("run", "--space", "exercise4"),
+            r"space 'exercise4' is neither a built-in space nor a file; did you mean 'exercise3'",
+        ),
         (("run", "--space", "exercise3", "--engine", "sklearn"), r"unknown engine 'sklearn'; choose from: optuna"),
         (("run", "--space", "exercise3", "--algorithm", "bees"), r"unknown algorithm 'bees' for engine optuna"),
         (("run", "--space", "exercise3", "--trials", "0"), r"--trials: must be at least 1, got 0"),
@@ -74,16 +79,24 @@ def test_not_a_run_folder_and_yaml_error(tmp_path: Path) -> None:
 
 def test_missing_data_lists_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CNN_TUNE_DATA", str(tmp_path))
-    one_line_error(invoke("run", "--space", "exercise3", "--out", str(tmp_path)), r"dataset 'mnist' not found; tried: .*Keras download")
+    one_line_error(
+        invoke("run", "--space", "exercise3", "--out", str(tmp_path)),
+        r"dataset 'mnist' not found; tried: .*Keras download",
+    )
 
 
 def test_run_trains_for_real_and_report_reads_it(tmp_path: Path, tiny_data: Path) -> None:
     """One short real training through the CLI: the threshold stop fires and prints the message."""
     space = tmp_path / "quick.yaml"
     text = (SPACES / "exercise3.yaml").read_text()
-    space.write_text(text.replace("threshold: 0.998", "threshold: 0.2").replace(
-        'message: "Reached 99.8% accuracy so cancelling training!"', 'message: "Reached 20% accuracy so cancelling training!"'
-    ).replace("batch_size: {choice: [32, 64, 128]}", "batch_size: 32"))
+    space.write_text(
+        text.replace("threshold: 0.998", "threshold: 0.2")
+        .replace(
+            'message: "Reached 99.8% accuracy so cancelling training!"',
+            'message: "Reached 20% accuracy so cancelling training!"',
+        )
+        .replace("batch_size: {choice: [32, 64, 128]}", "batch_size: 32")
+    )
     result = invoke("run", "--space", str(space), "--trials", "2", "--max-epochs", "3", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "Reached 20% accuracy so cancelling training!" in result.stdout
@@ -94,19 +107,26 @@ def test_run_trains_for_real_and_report_reads_it(tmp_path: Path, tiny_data: Path
     assert trials["reached_threshold"].iloc[0]
     assert trials["test_accuracy"].notna().iloc[0]
     run = json.loads((folder / "run.json").read_text())
-    assert run["dataset"]["fingerprint"] and run["versions"]["tensorflow-cpu" if "tensorflow-cpu" in run["versions"] else "keras"]
+    assert (
+        run["dataset"]["fingerprint"]
+        and run["versions"]["tensorflow-cpu" if "tensorflow-cpu" in run["versions"] else "keras"]
+    )
     for fmt in ("csv", "md", "json", "html"):
         output = tmp_path / f"board.{fmt}"
         assert invoke("report", str(folder), "--format", fmt, "--output", str(output)).exit_code == 0
         assert output.read_text().strip()
     history = invoke("report", str(folder), "--table", "history", "--format", "csv")
     assert history.exit_code == 0
-    assert history.stdout.splitlines()[0].startswith("trial,epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds")
+    assert history.stdout.splitlines()[0].startswith(
+        "trial,epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds"
+    )
     assert invoke("report", str(folder), "--table", "summary").exit_code == 0
 
 
-@pytest.mark.skipif(shutil.which("cnn-tune") is None and not (Path(sys.executable).parent / "cnn-tune").exists(),
-                    reason="console script not installed")
+@pytest.mark.skipif(
+    shutil.which("cnn-tune") is None and not (Path(sys.executable).parent / "cnn-tune").exists(),
+    reason="console script not installed",
+)
 def test_installed_console_script_answers() -> None:
     script = shutil.which("cnn-tune") or str(Path(sys.executable).parent / "cnn-tune")
     done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=30)

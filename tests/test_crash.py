@@ -17,8 +17,13 @@ HELPER = Path(__file__).resolve().parent / "helpers" / "slow_search.py"
 
 
 def start(out: Path, trials: int, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(HELPER), str(out), str(trials)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(HELPER), str(out), str(trials)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="kill -9 is POSIX")
@@ -32,7 +37,7 @@ def test_kill_9_then_resume_completes_exactly(tmp_path: Path, tiny_data: Path) -
         process.send_signal(signal.SIGKILL)
         process.wait()
     process = start(tmp_path, trials, env)
-    out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     frame = pd.read_csv(folder / "trials.csv")
     complete = frame[frame["state"] == "complete"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import idx_bytes, make_images, write_idx_dir
+
 from tuner.data import available_datasets, load_dataset
 from tuner.data.formats import read_idx
 from tuner.data.split import fingerprint, stratified_split, stratified_subset

@@ -5,8 +5,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
 from conftest import SPACES, scripted_runner
+
 from tuner.errors import CnnTuneError
 from tuner.observer import Observer
 from tuner.search import SearchSettings, run_search
@@ -24,9 +24,24 @@ def test_runs_the_asked_number_of_trials_and_writes_tables(tmp_path: Path, tiny_
     assert folder == tmp_path / "exercise3-optuna-tpe"
     trials = pd.read_csv(folder / "trials.csv")
     assert len(trials) == 5 and set(trials["state"]) == {"complete"}
-    for column in ("trial", "state", "params_filters", "params_learning_rate", "epochs_run", "reached_threshold",
-                   "epochs_to_threshold", "train_accuracy", "val_accuracy", "test_accuracy", "conv_layers",
-                   "pool_layers", "param_count", "fit_seconds", "seconds_per_epoch", "fail_reason"):
+    for column in (
+        "trial",
+        "state",
+        "params_filters",
+        "params_learning_rate",
+        "epochs_run",
+        "reached_threshold",
+        "epochs_to_threshold",
+        "train_accuracy",
+        "val_accuracy",
+        "test_accuracy",
+        "conv_layers",
+        "pool_layers",
+        "param_count",
+        "fit_seconds",
+        "seconds_per_epoch",
+        "fail_reason",
+    ):
         assert column in trials.columns, column
     assert (folder / "trials.parquet").exists() and (folder / "history.parquet").exists()
     history = pd.read_csv(folder / "history.csv")
@@ -136,15 +151,23 @@ def test_ctrl_c_marks_the_running_trial_and_resume_reruns_its_slot(tmp_path: Pat
 
 def test_grid_runs_the_whole_table(tmp_path: Path, tiny_data: Path) -> None:
     space = tmp_path / "grid.yaml"
-    space.write_text((SPACES / "exercise3.yaml").read_text().replace(
-        "learning_rate: {float: [0.0003, 0.003], log: true}", "learning_rate: 0.001"
-    ).replace("dropout: {float: [0.0, 0.3], step: 0.1}", "dropout: 0.0").replace(
-        "dense_units: {int: [64, 256], step: 64}", "dense_units: 128"
-    ).replace("batch_size: {choice: [32, 64, 128]}", "batch_size: 32"))
+    space.write_text(
+        (SPACES / "exercise3.yaml")
+        .read_text()
+        .replace("learning_rate: {float: [0.0003, 0.003], log: true}", "learning_rate: 0.001")
+        .replace("dropout: {float: [0.0, 0.3], step: 0.1}", "dropout: 0.0")
+        .replace("dense_units: {int: [64, 256], step: 64}", "dense_units: 128")
+        .replace("batch_size: {choice: [32, 64, 128]}", "batch_size: 32")
+    )
     runner = scripted_runner()
     search(tmp_path, runner, space=str(space), algorithm="grid", trials=100, pruner="none")
     assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == [
-        (16, 3), (16, 5), (32, 3), (32, 5), (64, 3), (64, 5)
+        (16, 3),
+        (16, 5),
+        (32, 3),
+        (32, 5),
+        (64, 3),
+        (64, 5),
     ]
 
 

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-
 from conftest import scripted_runner
+
 from tuner.objectives import get_objective
 from tuner.reports import leaderboard, render
 from tuner.runs import load_run
@@ -14,22 +14,69 @@ from tuner.space import load_space
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
-    base = {"state": "complete", "params_filters": 32, "epochs_run": 5, "train_accuracy": 0.9, "test_accuracy": 0.9,
-            "param_count": 10, "fit_seconds": 1.0, "seconds_per_epoch": 0.2, "seconds_to_threshold": None}
+    base = {
+        "state": "complete",
+        "params_filters": 32,
+        "epochs_run": 5,
+        "train_accuracy": 0.9,
+        "test_accuracy": 0.9,
+        "param_count": 10,
+        "fit_seconds": 1.0,
+        "seconds_per_epoch": 0.2,
+        "seconds_to_threshold": None,
+    }
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
 def test_threshold_leaderboard_ranks_reached_first_then_closeness_then_validation() -> None:
     space = load_space("exercise3")
-    trials = frame([
-        {"trial": 0, "reached_threshold": False, "epochs_to_threshold": None, "best_stop_metric": 0.997, "val_accuracy": 0.99},
-        {"trial": 1, "reached_threshold": True, "epochs_to_threshold": 9, "best_stop_metric": 0.998, "val_accuracy": 0.98},
-        {"trial": 2, "reached_threshold": True, "epochs_to_threshold": 7, "best_stop_metric": 0.999, "val_accuracy": 0.97},
-        {"trial": 3, "reached_threshold": True, "epochs_to_threshold": 7, "best_stop_metric": 0.998, "val_accuracy": 0.99},
-        {"trial": 4, "reached_threshold": False, "epochs_to_threshold": None, "best_stop_metric": 0.995, "val_accuracy": 0.995},
-        {"trial": 5, "state": "failed", "reached_threshold": False, "epochs_to_threshold": None,
-         "best_stop_metric": None, "val_accuracy": None},
-    ])
+    trials = frame(
+        [
+            {
+                "trial": 0,
+                "reached_threshold": False,
+                "epochs_to_threshold": None,
+                "best_stop_metric": 0.997,
+                "val_accuracy": 0.99,
+            },
+            {
+                "trial": 1,
+                "reached_threshold": True,
+                "epochs_to_threshold": 9,
+                "best_stop_metric": 0.998,
+                "val_accuracy": 0.98,
+            },
+            {
+                "trial": 2,
+                "reached_threshold": True,
+                "epochs_to_threshold": 7,
+                "best_stop_metric": 0.999,
+                "val_accuracy": 0.97,
+            },
+            {
+                "trial": 3,
+                "reached_threshold": True,
+                "epochs_to_threshold": 7,
+                "best_stop_metric": 0.998,
+                "val_accuracy": 0.99,
+            },
+            {
+                "trial": 4,
+                "reached_threshold": False,
+                "epochs_to_threshold": None,
+                "best_stop_metric": 0.995,
+                "val_accuracy": 0.995,
+            },
+            {
+                "trial": 5,
+                "state": "failed",
+                "reached_threshold": False,
+                "epochs_to_threshold": None,
+                "best_stop_metric": None,
+                "val_accuracy": None,
+            },
+        ]
+    )
     board = leaderboard(trials, space.objective, space.stop)
     assert board["trial"].tolist() == [3, 2, 1, 0, 4]
     assert board["rank"].tolist() == [1, 2, 3, 4, 5]
@@ -47,7 +94,9 @@ def test_objective_values_agree_with_the_leaderboard() -> None:
 
 
 def test_run_tables_and_renderers(tmp_path: Path, tiny_data: Path) -> None:
-    outcome = run_search(SearchSettings(space="exercise3", out=tmp_path, trials=3, pruner="none"), run_trial=scripted_runner())
+    outcome = run_search(
+        SearchSettings(space="exercise3", out=tmp_path, trials=3, pruner="none"), run_trial=scripted_runner()
+    )
     run = load_run(outcome.store.path)
     board = run.leaderboard()
     summary = run.summary()
@@ -56,7 +105,9 @@ def test_run_tables_and_renderers(tmp_path: Path, tiny_data: Path) -> None:
     md = render(board, "md", "board")
     assert md.startswith("## board") and "| rank | trial |" in md
     assert json.loads(render(board, "json", "board"))[0]["rank"] == 1
-    assert pd.read_csv(__import__("io").StringIO(render(board, "csv", "b")))["trial"].tolist() == board["trial"].tolist()
+    assert (
+        pd.read_csv(__import__("io").StringIO(render(board, "csv", "b")))["trial"].tolist() == board["trial"].tolist()
+    )
     page = render(board.assign(state="<script>alert(1)</script>"), "html", "<b>title</b>")
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;title" in page
     assert len(run.history) == int(run.trials["epochs_run"].sum())

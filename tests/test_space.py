@@ -41,43 +41,80 @@ def test_exercise3_declares_the_exercise() -> None:
     assert space.stop.message == "Reached 99.8% accuracy so cancelling training!"
     assert space.objective.name == "epochs_to_threshold"
     assert {p.name for p in space.searched} == {
-        "filters", "kernel_size", "dense_units", "dropout", "learning_rate", "batch_size",
+        "filters",
+        "kernel_size",
+        "dense_units",
+        "dropout",
+        "learning_rate",
+        "batch_size",
     }
     assert space.param("learning_rate").log
 
 
 def test_every_parameter_kind_parses(tmp_path: Path) -> None:
-    data = dict(BASE, params={
-        "conv_layers": {"int": [1, 3]},
-        "filters": {"choice": [16, 32, 64], "per_layer": True},
-        "dense_units": {"int": [64, 256], "step": 64},
-        "dropout": {"float": [0.0, 0.5]},
-        "learning_rate": {"float": [1e-4, 1e-2], "log": True},
-        "kernel_size": {"choice": [3, 5], "when": "conv_layers <= 2"},
-        "epochs": 10,
-    }, constraints=["conv_layers <= 3"])
+    data = dict(
+        BASE,
+        params={
+            "conv_layers": {"int": [1, 3]},
+            "filters": {"choice": [16, 32, 64], "per_layer": True},
+            "dense_units": {"int": [64, 256], "step": 64},
+            "dropout": {"float": [0.0, 0.5]},
+            "learning_rate": {"float": [1e-4, 1e-2], "log": True},
+            "kernel_size": {"choice": [3, 5], "when": "conv_layers <= 2"},
+            "epochs": 10,
+        },
+        constraints=["conv_layers <= 3"],
+    )
     space = load_space(write(tmp_path, data))
     kinds = {p.name: p.kind for p in space.params}
     assert kinds == {
-        "conv_layers": "int", "filters_1": "choice", "filters_2": "choice", "filters_3": "choice",
-        "dense_units": "int", "dropout": "float", "learning_rate": "float", "kernel_size": "choice", "epochs": "fixed",
+        "conv_layers": "int",
+        "filters_1": "choice",
+        "filters_2": "choice",
+        "filters_3": "choice",
+        "dense_units": "int",
+        "dropout": "float",
+        "learning_rate": "float",
+        "kernel_size": "choice",
+        "epochs": "fixed",
     }
     assert space.param("filters_1").when is None
     assert str(space.param("filters_3").when) == "conv_layers >= 3"
     assert space.param("dense_units").values() == [64, 128, 192, 256]
     assert space.param("dropout").values() is None
-    config = space.resolve({"conv_layers": 2, "filters_1": 16, "filters_2": 64, "filters_3": 32,
-                            "dense_units": 64, "dropout": 0.1, "learning_rate": 1e-3, "kernel_size": 3})
+    config = space.resolve(
+        {
+            "conv_layers": 2,
+            "filters_1": 16,
+            "filters_2": 64,
+            "filters_3": 32,
+            "dense_units": 64,
+            "dropout": 0.1,
+            "learning_rate": 1e-3,
+            "kernel_size": 3,
+        }
+    )
     assert "filters_3" not in config and config["filters_2"] == 64 and config["kernel_size"] == 3
-    config = space.resolve({"conv_layers": 3, "filters_1": 16, "filters_2": 16, "filters_3": 32,
-                            "dense_units": 64, "dropout": 0.1, "learning_rate": 1e-3})
+    config = space.resolve(
+        {
+            "conv_layers": 3,
+            "filters_1": 16,
+            "filters_2": 16,
+            "filters_3": 32,
+            "dense_units": 64,
+            "dropout": 0.1,
+            "learning_rate": 1e-3,
+        }
+    )
     assert config["filters_3"] == 32 and "kernel_size" not in config
 
 
 def test_two_conv_layers_under_exercise_rules_are_refused(tmp_path: Path) -> None:
     data = dict(BASE, params={"conv_layers": {"choice": [1, 2]}, "filters": 32, "epochs": 5})
     path = write(tmp_path, data)
-    with pytest.raises(CnnTuneError, match=r"space\.yaml: constraints: rule `conv_layers == 1` is broken.*conv_layers=2"):
+    with pytest.raises(
+        CnnTuneError, match=r"space\.yaml: constraints: rule `conv_layers == 1` is broken.*conv_layers=2"
+    ):
         load_space(path)
 
 

@@ -62,7 +62,9 @@ HYPERPARAMETERS: dict[str, HyperparameterType] = {
     "kernel_size": HyperparameterType(int, 3, 1, 15, doc="Conv2D kernel is kernel_size x kernel_size"),
     "padding": HyperparameterType(str, "valid", choices=("valid", "same"), doc="Conv2D padding"),
     "pooling": HyperparameterType(
-        str, "every", choices=("every", "last", "none"),
+        str,
+        "every",
+        choices=("every", "last", "none"),
         doc="MaxPooling2D after every Conv2D, only after the last one, or none",
     ),
     "pool_size": HyperparameterType(int, 2, 1, 8, doc="MaxPooling2D window and stride"),
@@ -102,9 +104,7 @@ def _filters(config: dict[str, Any], layer: int) -> int:
     return int(config.get(f"filters_{layer}", config.get("filters", HYPERPARAMETERS["filters"].default)))
 
 
-def layer_plan(
-    config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int
-) -> list[LayerSpec]:
+def layer_plan(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> list[LayerSpec]:
     """The layers `config` builds on images of `input_shape`; ValueError if the image shrinks to nothing."""
     c = {name: t.default for name, t in HYPERPARAMETERS.items()} | config
     height, width, channels = input_shape

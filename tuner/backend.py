@@ -11,11 +11,12 @@ import contextlib
 import os
 import sys
 import tempfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from tuner.errors import CnnTuneError
 
-__all__ = ["keras", "tf"]
+__all__ = ["keras", "tf"]  # noqa: F822 - provided lazily by __getattr__
 
 _modules: dict[str, Any] = {}
 
@@ -50,8 +51,8 @@ def _load() -> dict[str, Any]:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         try:
             with _quiet_native_stderr():
-                import tensorflow
                 import keras as keras_module
+                import tensorflow
         except ImportError as exc:
             raise CnnTuneError(
                 f"TensorFlow is not installed ({exc}); install it with `pip install 'cnn-tune[cpu]'` "

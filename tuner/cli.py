@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -130,18 +130,26 @@ def datasets() -> None:
 @friendly
 def run(
     space: str = typer.Option(..., "--space", "-s", help="Built-in space name or YAML path."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name or path (default: the space's)."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset name or path (default: the space's)."),
     engine: str = typer.Option("optuna", "--engine", help="Search engine."),
-    algorithm: Optional[str] = typer.Option(None, "--algorithm", help="Engine algorithm (optuna: tpe, random, grid, qmc, cmaes)."),
-    pruner: Optional[str] = typer.Option(None, "--pruner", help="exact, median, hyperband, exact+median, exact+hyperband, none."),
-    trials: Optional[int] = typer.Option(None, "--trials", help="Finished trials the study should hold (default: the space's)."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Stop starting trials after this many seconds."),
-    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="Cap every trial's epochs."),
-    train_limit: Optional[int] = typer.Option(None, "--train-limit", help="Use a stratified subset of N training images."),
+    algorithm: str | None = typer.Option(
+        None, "--algorithm", help="Engine algorithm (optuna: tpe, random, grid, qmc, cmaes)."
+    ),
+    pruner: str | None = typer.Option(
+        None, "--pruner", help="exact, median, hyperband, exact+median, exact+hyperband, none."
+    ),
+    trials: int | None = typer.Option(
+        None, "--trials", help="Finished trials the study should hold (default: the space's)."
+    ),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop starting trials after this many seconds."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", help="Cap every trial's epochs."),
+    train_limit: int | None = typer.Option(None, "--train-limit", help="Use a stratified subset of N training images."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler and of every trial's training."),
     out: Path = typer.Option(Path("reports"), "--out", help="Parent folder of run folders."),
-    name: Optional[str] = typer.Option(None, "--name", help="Run folder name (default: SPACE-ENGINE-ALGORITHM)."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: a journal file in the run folder)."),
+    name: str | None = typer.Option(None, "--name", help="Run folder name (default: SPACE-ENGINE-ALGORITHM)."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: a journal file in the run folder)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no leaderboard."),
 ) -> None:
     """Search a space; running the same command again resumes the run."""
@@ -150,9 +158,20 @@ def run(
     from tuner.search import SearchSettings, run_search
 
     settings = SearchSettings(
-        space=space, dataset=dataset, engine=engine, algorithm=algorithm, pruner=pruner, trials=trials,
-        timeout=timeout, max_epochs=max_epochs, train_limit=train_limit, seed=seed, out=out, name=name,
-        storage=storage, command=["cnn-tune", *sys.argv[1:]],
+        space=space,
+        dataset=dataset,
+        engine=engine,
+        algorithm=algorithm,
+        pruner=pruner,
+        trials=trials,
+        timeout=timeout,
+        max_epochs=max_epochs,
+        train_limit=train_limit,
+        seed=seed,
+        out=out,
+        name=name,
+        storage=storage,
+        command=["cnn-tune", *sys.argv[1:]],
     )
     observer = QuietProgress(console) if quiet else RichProgress(console)
     outcome = run_search(settings, observer)
@@ -175,7 +194,11 @@ def _print_board(result: Any, top: int) -> None:
     board = result.leaderboard(top)
     # The terminal gets the columns that decide the ranking; `cnn-tune report` has them all.
     board = board.drop(columns=[c for c in _WIDE_ONLY if c in board.columns])
-    console.print(rich_table(board, title=f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"))
+    console.print(
+        rich_table(
+            board, title=f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"
+        )
+    )
     line = f"{summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed"
     if result.space.stop is not None:
         line += f"; {summary.reached} reached {result.space.stop.metric} >= {result.space.stop.threshold:g}"
@@ -202,8 +225,8 @@ def report(
     run_ref: str = typer.Argument(..., metavar="RUN", help="Run folder (or a run name under ./reports)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, md, json or html."),
     table: str = typer.Option("leaderboard", "--table", "-t", help="leaderboard, trials, history or summary."),
-    top: Optional[int] = typer.Option(None, "--top", help="Only the best K rows of the leaderboard."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
+    top: int | None = typer.Option(None, "--top", help="Only the best K rows of the leaderboard."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
 ) -> None:
     """Tables of a run: leaderboard (default), trials, history or summary."""
     from tuner.reports import FORMATS, render, rich_table

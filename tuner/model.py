@@ -33,9 +33,7 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
         plan = layer_plan(config, input_shape, num_classes)
     except ValueError as exc:
         raise TrialFailed(str(exc)) from None
-    model = keras.Sequential(
-        [keras.Input(shape=input_shape)] + [_LAYERS[spec.kind](**spec.args) for spec in plan]
-    )
+    model = keras.Sequential([keras.Input(shape=input_shape)] + [_LAYERS[spec.kind](**spec.args) for spec in plan])
     optimizer = config.get("optimizer", HYPERPARAMETERS["optimizer"].default)
     rate = float(config.get("learning_rate", HYPERPARAMETERS["learning_rate"].default))
     model.compile(

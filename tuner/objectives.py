@@ -64,12 +64,16 @@ OBJECTIVES: dict[str, Objective] = {
     o.name: o
     for o in (
         Objective(
-            "epochs_to_threshold", "minimize", True,
+            "epochs_to_threshold",
+            "minimize",
+            True,
             "fewest epochs until the stop rule is met; trials that never meet it rank below, "
             "by how close they came, then by validation accuracy",
         ),
         Objective(
-            "time_to_threshold", "minimize", True,
+            "time_to_threshold",
+            "minimize",
+            True,
             "fewest training seconds until the stop rule is met; the rest rank as above",
         ),
         Objective("val_accuracy", "maximize", False, "highest validation accuracy after the last epoch"),

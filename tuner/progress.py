@@ -31,7 +31,8 @@ def trial_line(record: TrialRecord) -> str:
         val = r.get("val_accuracy")
         test = r.get("test_accuracy")
         outcome += "".join(
-            f", {label} {value:.4f}" for label, value in (("train", accuracy), ("val", val), ("test", test))
+            f", {label} {value:.4f}"
+            for label, value in (("train", accuracy), ("val", val), ("test", test))
             if value is not None
         )
     return f"trial {record.trial}: {outcome} | {params}"
@@ -51,8 +52,13 @@ class RichProgress(QuietProgress):
     def __init__(self, console: Console) -> None:
         super().__init__(console)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[detail]}"), console=console, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+            transient=True,
         )
         self.trials_task: Any = None
         self.epochs_task: Any = None

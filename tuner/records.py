@@ -9,9 +9,22 @@ __all__ = ["RESULT_FIELDS", "TrialRecord", "TrialResult", "trial_seed"]
 
 # The result columns of trials.csv, in order (the trainer's TrialResult without its history).
 RESULT_FIELDS = (
-    "epochs_run", "reached_threshold", "epochs_to_threshold", "seconds_to_threshold", "best_stop_metric",
-    "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
-    "conv_layers", "pool_layers", "param_count", "fit_seconds", "seconds_per_epoch",
+    "epochs_run",
+    "reached_threshold",
+    "epochs_to_threshold",
+    "seconds_to_threshold",
+    "best_stop_metric",
+    "train_accuracy",
+    "train_loss",
+    "val_accuracy",
+    "val_loss",
+    "test_accuracy",
+    "test_loss",
+    "conv_layers",
+    "pool_layers",
+    "param_count",
+    "fit_seconds",
+    "seconds_per_epoch",
 )
 
 

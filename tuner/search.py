@@ -48,7 +48,9 @@ class SearchSettings:
     def check(self) -> None:
         """Reject impossible numbers before anything is loaded."""
         for option, value, low in (
-            ("--trials", self.trials, 1), ("--max-epochs", self.max_epochs, 1), ("--train-limit", self.train_limit, 20),
+            ("--trials", self.trials, 1),
+            ("--max-epochs", self.max_epochs, 1),
+            ("--train-limit", self.train_limit, 20),
         ):
             if value is not None and value < low:
                 raise CnnTuneError(f"{option}: must be at least {low}, got {value}")
@@ -94,7 +96,9 @@ def _save(store: RunStore, space: Space, run: dict[str, Any], records: list[Tria
     store.save_tables(trials, history_frame(records), summary.best_config, run_markdown(summary, board, run))
 
 
-def _record(settings: SearchSettings, space: Space, engine: Engine, dataset: Dataset, name: str, storage: str) -> dict[str, Any]:
+def _record(
+    settings: SearchSettings, space: Space, engine: Engine, dataset: Dataset, name: str, storage: str
+) -> dict[str, Any]:
     return {
         "name": name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -120,7 +124,9 @@ def run_search(
     if settings.max_epochs:
         space = space.with_max_epochs(settings.max_epochs)
     engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
-    dataset = load_dataset(settings.dataset or space.dataset, space.validation_split, space.data_seed, settings.train_limit)
+    dataset = load_dataset(
+        settings.dataset or space.dataset, space.validation_split, space.data_seed, settings.train_limit
+    )
     if settings.dataset:
         space.check_constraints(dataset.input_shape, dataset.num_classes)
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"

@@ -97,8 +97,9 @@ class RunStore:
             raise CnnTuneError(f"{self.path}: cannot create the run folder: {exc}") from None
         return False
 
-    def save_tables(self, trials: pd.DataFrame, history: pd.DataFrame, best_config: dict[str, Any] | None,
-                    leaderboard_md: str) -> None:
+    def save_tables(
+        self, trials: pd.DataFrame, history: pd.DataFrame, best_config: dict[str, Any] | None, leaderboard_md: str
+    ) -> None:
         """Rewrite trials, history, best/config.json and leaderboard.md."""
         write_atomic(self.path / "trials.csv", trials.to_csv(index=False))
         write_atomic(self.path / "history.csv", history.to_csv(index=False))

@@ -7,7 +7,8 @@ epoch to an optional `on_epoch` hook, which may raise TrialPruned.
 from __future__ import annotations
 
 import gc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tuner.backend import keras, tf
 from tuner.callbacks import EpochMonitor, ThresholdStop
@@ -111,9 +112,7 @@ def train_trial(
             verbose=0,
         )
         _finish(result, monitor, threshold, stop)
-        scores = model.evaluate(
-            _stream(tensors["x_test"], tensors["y_test"], 1024, None), verbose=0, return_dict=True
-        )
+        scores = model.evaluate(_stream(tensors["x_test"], tensors["y_test"], 1024, None), verbose=0, return_dict=True)
         result.test_accuracy = float(scores["accuracy"])
         result.test_loss = float(scores["loss"])
     except TrialPruned as exc:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conftest import scripted_runner  # noqa: E402
+from conftest import scripted_runner
 
-from tuner.search import SearchSettings, run_search  # noqa: E402
+from tuner.search import SearchSettings, run_search
 
 inner = scripted_runner(speed=lambda c: c["filters"] / 32)
 

@@ -58,7 +58,9 @@ def _read_path(path: Path) -> RawData:
         return read_idx_dir(path)
     if path.suffix == ".npz":
         return read_npz(path)
-    raise CnnTuneError(f"{path}: not a dataset; give a folder of IDX files or an .npz with x_train/y_train/x_test/y_test")
+    raise CnnTuneError(
+        f"{path}: not a dataset; give a folder of IDX files or an .npz with x_train/y_train/x_test/y_test"
+    )
 
 
 def _holds_data(path: Path) -> bool:
@@ -92,7 +94,7 @@ def _read_named(named: NamedDataset) -> tuple[RawData, str]:
     else:
         try:
             return _keras_download(named), "Keras download"
-        except Exception as exc:  # noqa: BLE001 - any failure of the download is reported the same way
+        except Exception as exc:
             tried.append(f"Keras download (failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
     folders = " or ".join(f"{f}/" for f in named.folders)
     raise CnnTuneError(
@@ -105,7 +107,9 @@ def _check(raw: RawData, source: str) -> RawData:
     x_train, y_train, x_test, y_test = raw
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):
-            raise CnnTuneError(f"{source}: {len(x)} {name} images but {len(y)} labels; the files do not belong together")
+            raise CnnTuneError(
+                f"{source}: {len(x)} {name} images but {len(y)} labels; the files do not belong together"
+            )
         if len(x) == 0:
             raise CnnTuneError(f"{source}: the {name} set is empty")
         if x.ndim not in (3, 4):
@@ -132,9 +136,7 @@ def load_dataset(spec: str, validation_split: float = 0.1, seed: int = 0, train_
     else:
         path = Path(spec).expanduser()
         if not path.exists():
-            raise CnnTuneError(
-                f"dataset {spec!r} is neither a known name ({', '.join(NAMED)}) nor an existing path"
-            )
+            raise CnnTuneError(f"dataset {spec!r} is neither a known name ({', '.join(NAMED)}) nor an existing path")
         raw, source = _read_path(path), str(path.resolve())
         class_names = ()
     x_train, y_train, x_test, y_test = _check(raw, source)
@@ -167,10 +169,12 @@ def available_datasets() -> list[dict[str, str]]:
     """Each named dataset and where it would be loaded from (no data is read)."""
     rows = []
     for named in NAMED.values():
-        location, tried = locate(named)
+        location, _tried = locate(named)
         if location is not None:
             rows.append({"dataset": named.name, "status": "found", "where": f"{location.path} ({location.where})"})
         else:
-            fallback = "skipped (CNN_TUNE_OFFLINE)" if os.environ.get("CNN_TUNE_OFFLINE") else "Keras download on first use"
+            fallback = (
+                "skipped (CNN_TUNE_OFFLINE)" if os.environ.get("CNN_TUNE_OFFLINE") else "Keras download on first use"
+            )
             rows.append({"dataset": named.name, "status": "not found locally", "where": fallback})
     return rows

@@ -10,7 +10,16 @@ __all__ = ["NAMED", "Location", "NamedDataset", "candidate_locations"]
 
 DIGITS = tuple(str(d) for d in range(10))
 FASHION = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -27,8 +36,12 @@ class NamedDataset:
 NAMED: dict[str, NamedDataset] = {
     "mnist": NamedDataset("mnist", ("mnist",), ("mnist.npz", "mnist"), "mnist", (28, 28, 1), DIGITS),
     "fashion_mnist": NamedDataset(
-        "fashion_mnist", ("fashion_mnist", "fashion-mnist"), ("fashion-mnist",), "fashion_mnist",
-        (28, 28, 1), FASHION,
+        "fashion_mnist",
+        ("fashion_mnist", "fashion-mnist"),
+        ("fashion-mnist",),
+        "fashion_mnist",
+        (28, 28, 1),
+        FASHION,
     ),
 }
 

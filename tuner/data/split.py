@@ -20,7 +20,7 @@ def stratified_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
     take = np.floor(quotas).astype(int)
     for i in np.argsort(-(quotas - take))[: size - take.sum()]:
         take[i] += 1
-    chosen = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take)]
+    chosen = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(chosen))
 
 

@@ -7,9 +7,10 @@ import time
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.engines.base import Engine, SearchJob
@@ -82,14 +83,14 @@ def _needs(module: str, algorithm: str) -> None:
 
 class OptunaEngine(Engine):
     name = "optuna"
-    algorithms = {
+    algorithms: ClassVar[dict[str, str]] = {
         "tpe": "Tree-structured Parzen Estimator (multivariate, grouped for conditional parameters)",
         "random": "independent uniform sampling",
         "grid": "every combination of discrete values (ranges need a step)",
         "qmc": "quasi-Monte Carlo (Sobol), needs scipy",
         "cmaes": "CMA-ES over numeric parameters, needs cmaes",
     }
-    pruners = {
+    pruners: ClassVar[dict[str, str]] = {
         "exact": "stop a trial once it cannot beat the best epochs-to-threshold (never drops a possible winner)",
         "median": "stop a trial worse than the median of earlier trials at the same epoch",
         "hyperband": "Hyperband over epochs",
@@ -106,7 +107,10 @@ class OptunaEngine(Engine):
     def _sampler(self, space: Space, seed: int, trials: int) -> optuna.samplers.BaseSampler:
         if self.algorithm == "tpe":
             return optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=max(3, min(10, trials // 3)), multivariate=True, group=True,
+                seed=seed,
+                n_startup_trials=max(3, min(10, trials // 3)),
+                multivariate=True,
+                group=True,
                 constant_liar=True,
             )
         if self.algorithm == "random":
@@ -151,12 +155,12 @@ class OptunaEngine(Engine):
     def _storage(self, url: str) -> Any:
         if url.startswith("journal:") or url.endswith(".journal"):
             path = Path(url.removeprefix("journal:"))
-            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
         try:
             return optuna.storages.RDBStorage(url)
         except (ImportError, ModuleNotFoundError) as exc:
             raise CnnTuneError(f"--storage {mask_url(url)}: the database driver is missing ({exc})") from None
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL
+        except Exception as exc:
             first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
             raise CnnTuneError(f"--storage {mask_url(url)}: cannot open the study storage: {first}") from None
 
@@ -167,7 +171,7 @@ class OptunaEngine(Engine):
             study_name=job.study_name,
             storage=self._storage(job.storage),
             load_if_exists=True,
-            direction=job.space.objective.direction,
+            direction=job.space.objective.direction,  # type: ignore[arg-type]
             sampler=self._sampler(job.space, job.seed, job.trials),
             pruner=self._pruner(job.space),
         )
@@ -185,7 +189,9 @@ class OptunaEngine(Engine):
         storage = study._storage
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if worker_is_dead(t.user_attrs.get("worker")):
-                storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted: its worker process ended mid-trial")
+                storage.set_trial_user_attr(
+                    t._trial_id, "fail_reason", "interrupted: its worker process ended mid-trial"
+                )
                 storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
                 self._requeue(study, t)
 
@@ -252,7 +258,7 @@ class OptunaEngine(Engine):
                 finally:
                     job.save(records())
                 job.observer.trial_finished(record)
-                failures = failures + [record.fail_reason or ""] if record.state == "failed" else []
+                failures = [*failures, record.fail_reason or ""] if record.state == "failed" else []
                 if len(failures) >= job.max_consecutive_failures:
                     raise CnnTuneError(
                         f"stopped after {len(failures)} trials in a row failed; the last one: {failures[-1]}"

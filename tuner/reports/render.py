@@ -34,7 +34,8 @@ def format_value(column: str, value: Any) -> str:
 
 
 def _cells(frame: pd.DataFrame) -> list[list[str]]:
-    return [[format_value(c, v) for c, v in zip(frame.columns, row)] for row in frame.itertuples(index=False)]
+    columns = list(frame.columns)
+    return [[format_value(c, v) for c, v in zip(columns, row, strict=True)] for row in frame.itertuples(index=False)]
 
 
 # Short headers for the terminal, where width is scarce; files keep the full column names.
@@ -60,7 +61,10 @@ def rich_table(frame: pd.DataFrame, title: str | None = None) -> Any:
 
     table = Table(title=title, header_style="bold")
     for column in frame.columns:
-        table.add_column(SHORT_HEADERS.get(str(column), str(column)), justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left")
+        table.add_column(
+            SHORT_HEADERS.get(str(column), str(column)),
+            justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left",
+        )
     for row in _cells(frame):
         table.add_row(*row)
     return table

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -66,7 +67,7 @@ def leaderboard(
     if stop is not None:
         finished["shortfall"] = [
             0.0 if reached is True else stop.shortfall(None if pd.isna(best) else best)
-            for reached, best in zip(finished["reached_threshold"], finished["best_stop_metric"])
+            for reached, best in zip(finished["reached_threshold"], finished["best_stop_metric"], strict=True)
         ]
     keys = objective.sort_keys(stop)
     finished = finished.sort_values(
@@ -77,10 +78,8 @@ def leaderboard(
     shown = ["rank", "trial", "state"]
     if objective.needs_stop:
         shown += ["reached_threshold", "epochs_to_threshold", "seconds_to_threshold", "best_stop_metric"]
-    shown += params + [
-        "epochs_run", "train_accuracy", "val_accuracy", "test_accuracy", "param_count", "fit_seconds",
-        "seconds_per_epoch",
-    ]
+    shown += [*params, "epochs_run", "train_accuracy", "val_accuracy", "test_accuracy"]
+    shown += ["param_count", "fit_seconds", "seconds_per_epoch"]
     board = finished[shown].reset_index(drop=True)
     board.columns = [c.removeprefix("params_") for c in board.columns]
     return board.head(top) if top else board
@@ -122,9 +121,7 @@ class RunSummary:
         return [(k, fmt(v) if k != "best_config" else json.dumps(v)) for k, v in self.__dict__.items()]
 
 
-def summarize(
-    trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]
-) -> RunSummary:
+def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]) -> RunSummary:
     """Counts by state, the best trial and the time spent, from the trials table and its leaderboard."""
     states = trials["state"].value_counts()
     best = board.iloc[0] if len(board) else None

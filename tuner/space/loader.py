@@ -90,12 +90,12 @@ def _parse_params(raw: Any, source: str) -> tuple[Param, ...]:
         if kind is None:
             from tuner.architecture import HYPERPARAMETERS
 
-            raise CnnTuneError(f"{where}: unknown hyperparameter `{name}`{_did_you_mean(str(name), tuple(HYPERPARAMETERS))}")
+            raise CnnTuneError(
+                f"{where}: unknown hyperparameter `{name}`{_did_you_mean(str(name), tuple(HYPERPARAMETERS))}"
+            )
         param, per_layer = parse_param(str(name), spec, where)
         if param.when is not None and not any(p.name == param.when.param for p in params):
-            raise CnnTuneError(
-                f"{where}: `when` refers to `{param.when.param}`, which must be declared above `{name}`"
-            )
+            raise CnnTuneError(f"{where}: `when` refers to `{param.when.param}`, which must be declared above `{name}`")
         values = param.values() or [param.low, param.high]
         for value in values:
             problem = kind.check(value)
@@ -130,7 +130,9 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
     params = _parse_params(raw.get("params"), source)
     constraints_raw = raw.get("constraints", [])
     if not isinstance(constraints_raw, list):
-        raise CnnTuneError(f"{source}: constraints: expected a list such as [conv_layers == 1], got {constraints_raw!r}")
+        raise CnnTuneError(
+            f"{source}: constraints: expected a list such as [conv_layers == 1], got {constraints_raw!r}"
+        )
     constraints = tuple(parse_constraint(c, f"{source}: constraints[{i}]") for i, c in enumerate(constraints_raw))
     stop = parse_stop(raw["stop"], f"{source}: stop") if raw.get("stop") is not None else None
     objective_name = raw.get("objective", "epochs_to_threshold" if stop else "val_accuracy")
@@ -169,7 +171,5 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
         raw=raw,
     )
     named = NAMED.get(dataset)
-    space.check_constraints(
-        named.input_shape if named else None, len(named.class_names) if named else None
-    )
+    space.check_constraints(named.input_shape if named else None, len(named.class_names) if named else None)
     return space

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -70,7 +71,7 @@ class Param:
             step = int(self.step or 1)
             return list(range(int(self.low), int(self.high) + 1, step))
         if self.step is not None:
-            count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+            count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
             return [round(self.low + i * self.step, 12) for i in range(count)]
         return None
 
@@ -103,9 +104,7 @@ def parse_condition(text: Any, where: str) -> Condition:
     """Parse `conv_layers >= 2`; the value is read as YAML data, never executed."""
     match = _CONDITION.match(text) if isinstance(text, str) else None
     if match is None:
-        raise CnnTuneError(
-            f"{where}: `when` must read `PARAM OP VALUE` (OP one of {', '.join(_OPS)}), got {text!r}"
-        )
+        raise CnnTuneError(f"{where}: `when` must read `PARAM OP VALUE` (OP one of {', '.join(_OPS)}), got {text!r}")
     name, op, raw = match.groups()
     try:
         value = yaml.safe_load(raw)

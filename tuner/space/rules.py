@@ -64,9 +64,7 @@ class StopRule:
 def parse_constraint(text: Any, where: str) -> Constraint:
     match = _RULE.match(text) if isinstance(text, str) else None
     if match is None:
-        raise CnnTuneError(
-            f"{where}: a constraint reads `QUANTITY OP NUMBER` such as `conv_layers == 1`, got {text!r}"
-        )
+        raise CnnTuneError(f"{where}: a constraint reads `QUANTITY OP NUMBER` such as `conv_layers == 1`, got {text!r}")
     quantity, op, raw = match.groups()
     if quantity not in QUANTITIES:
         raise CnnTuneError(f"{where}: unknown quantity `{quantity}`; choose from: {', '.join(QUANTITIES)}")

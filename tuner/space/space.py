@@ -16,7 +16,14 @@ from tuner.space.rules import Constraint, StopRule
 __all__ = ["Space"]
 
 _ARCHITECTURE = (
-    "conv_layers", "filters", "kernel_size", "padding", "pooling", "pool_size", "dense_layers", "dense_units",
+    "conv_layers",
+    "filters",
+    "kernel_size",
+    "padding",
+    "pooling",
+    "pool_size",
+    "dense_layers",
+    "dense_units",
 )
 _MAX_COMBINATIONS = 50_000
 
@@ -97,7 +104,7 @@ class Space:
         keys = set()
         for combo in itertools.product(*grids):
             config: dict[str, Any] = {}
-            for p, value in zip(relevant, combo):
+            for p, value in zip(relevant, combo, strict=True):
                 if p.when is None or p.when.holds(config):
                     config[p.name] = value
             key = tuple(sorted(config.items()))
@@ -123,7 +130,8 @@ class Space:
         if input_shape is None or num_classes is None:
             # The image size is unknown until the data is loaded: check what does not depend on it.
             structural = [r for r in structural if r.quantity != "params"]
-            shape, classes = (64, 64, 3), 10
+            shape: tuple[int, ...] = (64, 64, 3)
+            classes = 10
         else:
             shape, classes = input_shape, num_classes
         for config in self.architectures():
@@ -155,8 +163,12 @@ class Space:
             "dataset": self.dataset,
             "params": {p.name: p.describe() for p in self.params},
             "constraints": [str(c) for c in self.constraints],
-            "stop": None if self.stop is None else {
-                "metric": self.stop.metric, "threshold": self.stop.threshold, "message": self.stop.message,
+            "stop": None
+            if self.stop is None
+            else {
+                "metric": self.stop.metric,
+                "threshold": self.stop.threshold,
+                "message": self.stop.message,
             },
             "objective": self.objective.name,
             "data": {"validation_split": self.validation_split, "seed": self.data_seed},
