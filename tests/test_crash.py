@@ -50,3 +50,29 @@ def test_kill_9_then_resume_completes_exactly(tmp_path: Path, tiny_data: Path) -
     for _, row in interrupted.iterrows():
         again = complete[(complete["config"] == row["config"]) & (complete["seed"] == row["seed"])]
         assert len(again) == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize(
+    ("sig", "code", "reason"),
+    [
+        (signal.SIGTERM, 143, "interrupted by SIGTERM"),
+        (signal.SIGINT, 130, "interrupted by the user (Ctrl-C)"),
+    ],
+)
+def test_sigterm_and_sigint_mark_the_trial_and_write_tables(
+    tmp_path: Path, tiny_data: Path, sig: int, code: int, reason: str
+) -> None:
+    env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
+    process = start(tmp_path, 50, env)
+    trials = tmp_path / "exercise3-optuna-tpe" / "trials.csv"
+    deadline = time.monotonic() + 60
+    while not trials.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)  # inside the next trial
+    process.send_signal(sig)
+    process.communicate(timeout=60)
+    assert process.returncode == code
+    frame = pd.read_csv(trials)
+    assert frame["fail_reason"].tolist()[-1] == reason
+    assert (frame["state"] == "complete").sum() == len(frame) - 1

@@ -191,3 +191,12 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
 def test_bad_options(tmp_path: Path, tiny_data: Path, options: dict, message: str) -> None:
     with pytest.raises(CnnTuneError, match=message):
         search(tmp_path, scripted_runner(), **options)
+
+
+def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    outcome = search(tmp_path, scripted_runner(), trials=2, storage=url)
+    assert (tmp_path / "study.db").exists() and not outcome.store.study_file.exists()
+    again = scripted_runner()
+    search(tmp_path, again, trials=3, storage=url)
+    assert len(again.calls) == 1

@@ -111,3 +111,17 @@ def test_run_tables_and_renderers(tmp_path: Path, tiny_data: Path) -> None:
     page = render(board.assign(state="<script>alert(1)</script>"), "html", "<b>title</b>")
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;title" in page
     assert len(run.history) == int(run.trials["epochs_run"].sum())
+
+
+def test_a_threshold_nobody_reaches_is_reported_as_a_result(tmp_path: Path, tiny_data: Path) -> None:
+    # Fashion-MNIST under the exercise's 99.8%: the scripted trainer plateaus at 0.93.
+    settings = SearchSettings(space="exercise3", dataset="fashion_mnist", out=tmp_path, trials=3, max_epochs=4)
+    outcome = run_search(settings, run_trial=scripted_runner(speed=lambda c: 0.3, threshold=2.0))
+    run = load_run(outcome.store.path)
+    summary = run.summary()
+    assert summary.reached == 0 and summary.complete + summary.pruned == 3
+    verdict = summary.verdict()
+    assert verdict.startswith("No trial reached accuracy >= 0.998: none of the 3 finished trials")
+    assert f"came to {summary.best_stop_metric:.4f}" in verdict
+    assert verdict in (outcome.store.path / "leaderboard.md").read_text()
+    assert run.leaderboard()["reached_threshold"].eq(False).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 
 from tuner import __version__
-from tuner.errors import CnnTuneError
+from tuner.errors import CnnTuneError, Terminated
 
 app = typer.Typer(
     name="cnn-tune",
@@ -174,10 +175,11 @@ def run(
         command=["cnn-tune", *sys.argv[1:]],
     )
     observer = QuietProgress(console) if quiet else RichProgress(console)
+    signal.signal(signal.SIGTERM, _terminate)
     outcome = run_search(settings, observer)
     if outcome.interrupted:
         errors.print(f"interrupted: finished trials are saved in {outcome.store.path}; run the same command to resume")
-        raise typer.Exit(130)
+        raise typer.Exit(outcome.exit_code)
     result = Run(outcome.store)
     if not quiet:
         _print_board(result, top=10)
@@ -185,6 +187,10 @@ def run(
 
 
 _WIDE_ONLY = ("state", "seconds_to_threshold", "best_stop_metric", "epochs_run", "param_count", "seconds_per_epoch")
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated("interrupted by SIGTERM")
 
 
 def _print_board(result: Any, top: int) -> None:
@@ -199,10 +205,8 @@ def _print_board(result: Any, top: int) -> None:
             board, title=f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"
         )
     )
-    line = f"{summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed"
-    if result.space.stop is not None:
-        line += f"; {summary.reached} reached {result.space.stop.metric} >= {result.space.stop.threshold:g}"
-    console.print(line)
+    console.print(f"{summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed trials.")
+    console.print(summary.verdict(), style="bold", markup=False, highlight=False)
 
 
 # -- report --------------------------------------------------------------------------------------

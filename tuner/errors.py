@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CnnTuneError", "TrialFailed", "TrialPruned"]
+__all__ = ["CnnTuneError", "Terminated", "TrialFailed", "TrialPruned"]
 
 
 class CnnTuneError(Exception):
@@ -23,3 +23,7 @@ class TrialPruned(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the running trial is marked, the tables are written."""

@@ -13,7 +13,7 @@ from typing import Any
 from tuner.data import Dataset, load_dataset
 from tuner.engines import get_engine
 from tuner.engines.base import Engine, SearchJob, TrialRunner
-from tuner.errors import CnnTuneError
+from tuner.errors import CnnTuneError, Terminated
 from tuner.observer import Observer
 from tuner.records import TrialRecord
 from tuner.reports import history_frame, leaderboard, summarize, trials_frame
@@ -64,6 +64,7 @@ class SearchOutcome:
     records: list[TrialRecord]
     resumed: bool
     interrupted: bool = False
+    exit_code: int = 0
 
 
 def versions() -> dict[str, str]:
@@ -156,6 +157,8 @@ def run_search(
     )
     try:
         records = engine.search(job)
-    except KeyboardInterrupt:
-        return SearchOutcome(store, [], resumed, interrupted=True)
+    except KeyboardInterrupt as exc:
+        return SearchOutcome(
+            store, [], resumed, interrupted=True, exit_code=143 if isinstance(exc, Terminated) else 130
+        )
     return SearchOutcome(store, records, resumed)

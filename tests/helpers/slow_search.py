@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import scripted_runner
 
+from tuner.cli import _terminate
 from tuner.search import SearchSettings, run_search
 
 inner = scripted_runner(speed=lambda c: c["filters"] / 32)
@@ -23,7 +25,9 @@ def slow(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
     return inner(config, seed, sleepy, say)
 
 
+signal.signal(signal.SIGTERM, _terminate)
 outcome = run_search(
     SearchSettings(space="exercise3", out=Path(sys.argv[1]), trials=int(sys.argv[2]), pruner="none"), run_trial=slow
 )
 print("done", len(outcome.records))
+sys.exit(outcome.exit_code)

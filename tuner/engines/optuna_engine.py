@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from tuner.engines.base import Engine, SearchJob
 from tuner.engines.pruning import ExactThresholdPruner
 from tuner.engines.workers import this_worker, worker_is_dead
-from tuner.errors import CnnTuneError, TrialPruned
+from tuner.errors import CnnTuneError, Terminated, TrialPruned
 from tuner.records import TrialRecord, trial_seed
 from tuner.space import Space
 from tuner.store import mask_url
@@ -217,8 +217,9 @@ class OptunaEngine(Engine):
 
         try:
             result = job.run_trial(config, seed, on_epoch, job.observer.message)
-        except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
+        except KeyboardInterrupt as exc:
+            reason = "interrupted by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+            trial.set_user_attr("fail_reason", reason)
             self._requeue(study, study._storage.get_trial(trial._trial_id))
             study.tell(trial, state=TrialState.FAIL)
             raise

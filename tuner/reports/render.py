@@ -120,6 +120,7 @@ def run_markdown(summary: Any, board: pd.DataFrame, run: dict[str, Any], top: in
         f"Space `{summary.space}`, engine {summary.engine} ({summary.algorithm}, pruner {summary.pruner}), "
         f"objective {summary.objective}, dataset {run.get('dataset', {}).get('source', '')}.\n\n"
         f"Command:\n\n    {command}\n\n"
+        f"**{summary.verdict()}**\n\n"
         f"## Summary\n\n| | |\n|---|---|\n{rows}\n\n"
         f"## Leaderboard (top {min(top, len(board))} of {len(board)} finished trials)\n\n"
         + to_markdown(board.head(top))

@@ -105,6 +105,8 @@ class RunSummary:
     best_epochs_to_threshold: int | None
     best_val_accuracy: float | None
     best_test_accuracy: float | None
+    best_stop_metric: float | None
+    stop_rule: str | None
     best_config: dict[str, Any] | None
     total_epochs: int
     fit_seconds: float
@@ -119,6 +121,33 @@ class RunSummary:
             return str(value)
 
         return [(k, fmt(v) if k != "best_config" else json.dumps(v)) for k, v in self.__dict__.items()]
+
+    def verdict(self) -> str:
+        """One sentence on what the run found; a threshold nobody reached is a result, said plainly."""
+        finished = self.complete + self.pruned
+        if self.best_trial is None:
+            return f"No trial finished yet ({self.failed} failed)."
+        if self.stop_rule is None:
+            return f"Best trial {self.best_trial}: validation accuracy {self.best_val_accuracy:.4f}."
+        if self.reached:
+            return (
+                f"{self.reached} of {finished} finished trials reached {self.stop_rule}; the best, trial "
+                f"{self.best_trial}, in {self.best_epochs_to_threshold} epochs "
+                f"(validation {self.best_val_accuracy:.4f}, test {self.best_test_accuracy or float('nan'):.4f})."
+            )
+        closest = "-" if self.best_stop_metric is None else f"{self.best_stop_metric:.4f}"
+        return (
+            f"No trial reached {self.stop_rule}: none of the {finished} finished trials met the threshold "
+            f"within its epochs; the closest, trial {self.best_trial}, came to {closest}."
+        )
+
+
+def _stop_rule(run: dict[str, Any]) -> str | None:
+    stop = run.get("space", {}).get("stop")
+    if not stop:
+        return None
+    op = "<=" if "loss" in stop["metric"] else ">="
+    return f"{stop['metric']} {op} {stop['threshold']:g}"
 
 
 def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]) -> RunSummary:
@@ -151,6 +180,8 @@ def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]) ->
         best_val_accuracy=None if best_row is None else number(best_row["val_accuracy"]),
         best_test_accuracy=None if best_row is None else number(best_row["test_accuracy"]),
         best_config=None if best_row is None else json.loads(best_row["config"]),
+        best_stop_metric=None if best_row is None else number(best_row["best_stop_metric"]),
+        stop_rule=_stop_rule(run),
         total_epochs=int(trials["epochs_run"].fillna(0).sum()),
         fit_seconds=float(trials["fit_seconds"].fillna(0).sum()),
         elapsed_seconds=elapsed,
