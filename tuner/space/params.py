@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import math
-import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from tuner.errors import CnnTuneError
+from tuner.space.rules import COMPARISONS
 
 __all__ = ["Condition", "Param", "parse_condition", "parse_param"]
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<=": operator.le,
-    ">=": operator.ge,
-    "<": operator.lt,
-    ">": operator.gt,
-    "in": lambda a, b: a in b,
-}
 _CONDITION = re.compile(r"^\s*([A-Za-z_]\w*)\s*(==|!=|<=|>=|<|>|\bin\b)\s*(.+?)\s*$")
 _SPEC_KEYS = {"choice", "int", "float", "log", "step", "when", "per_layer"}
 
@@ -37,7 +27,7 @@ class Condition:
     value: Any
 
     def holds(self, config: dict[str, Any]) -> bool:
-        return self.param in config and bool(_OPS[self.op](config[self.param], self.value))
+        return self.param in config and bool(COMPARISONS[self.op](config[self.param], self.value))
 
     def __str__(self) -> str:
         return f"{self.param} {self.op} {self.value!r}"
@@ -104,7 +94,9 @@ def parse_condition(text: Any, where: str) -> Condition:
     """Parse `conv_layers >= 2`; the value is read as YAML data, never executed."""
     match = _CONDITION.match(text) if isinstance(text, str) else None
     if match is None:
-        raise CnnTuneError(f"{where}: `when` must read `PARAM OP VALUE` (OP one of {', '.join(_OPS)}), got {text!r}")
+        raise CnnTuneError(
+            f"{where}: `when` must read `PARAM OP VALUE` (OP one of {', '.join(COMPARISONS)}), got {text!r}"
+        )
     name, op, raw = match.groups()
     try:
         value = yaml.safe_load(raw)

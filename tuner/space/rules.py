@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tuner.errors import CnnTuneError
 
-__all__ = ["QUANTITIES", "STOP_METRICS", "Constraint", "StopRule", "parse_constraint", "parse_stop"]
+__all__ = ["COMPARISONS", "QUANTITIES", "STOP_METRICS", "Constraint", "StopRule", "parse_constraint", "parse_stop"]
 
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+    "in": lambda a, b: a in b,
+}
 QUANTITIES = ("conv_layers", "pool_layers", "dense_layers", "epochs", "params")
 STOP_METRICS = ("accuracy", "val_accuracy", "loss", "val_loss")
 _RULE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(==|<=|>=|<|>)\s*([0-9_.eE+-]+)\s*$")
@@ -24,13 +35,7 @@ class Constraint:
     value: float
 
     def holds(self, actual: float) -> bool:
-        return {
-            "==": actual == self.value,
-            "<=": actual <= self.value,
-            ">=": actual >= self.value,
-            "<": actual < self.value,
-            ">": actual > self.value,
-        }[self.op]
+        return bool(COMPARISONS[self.op](actual, self.value))
 
     def __str__(self) -> str:
         return f"{self.quantity} {self.op} {self.value:g}"
