@@ -16,6 +16,20 @@ import pytest
 HELPER = Path(__file__).resolve().parent / "helpers" / "slow_search.py"
 
 
+def wait_mid_trial(out: Path, process: subprocess.Popen, after: str | None = None) -> str:
+    """Wait until the helper reports epoch 1 of a trial other than `after` (a trial lasts 3+ epochs)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            seen = (out / "progress").read_text()
+        except FileNotFoundError:
+            seen = ""
+        if seen and seen != after and seen.endswith(" 1"):
+            return seen
+        time.sleep(0.01)
+    raise AssertionError("the search never started a trial")
+
+
 def start(out: Path, trials: int, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(HELPER), str(out), str(trials)],
@@ -31,9 +45,11 @@ def test_kill_9_then_resume_completes_exactly(tmp_path: Path, tiny_data: Path) -
     env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
     trials, rng = 8, random.Random(7)
     folder = tmp_path / "exercise3-optuna-tpe"
+    seen = None
     for _ in range(3):
         process = start(tmp_path, trials, env)
-        time.sleep(rng.uniform(1.5, 3.0))  # import time plus a few trials, then somewhere mid-trial
+        seen = wait_mid_trial(tmp_path, process, seen)
+        time.sleep(rng.uniform(0.0, 0.15))  # somewhere in the trial's first two epochs
         process.send_signal(signal.SIGKILL)
         process.wait()
     process = start(tmp_path, trials, env)
@@ -44,7 +60,7 @@ def test_kill_9_then_resume_completes_exactly(tmp_path: Path, tiny_data: Path) -
     assert len(complete) == trials
     assert frame["trial"].is_unique
     interrupted = frame[frame["fail_reason"].fillna("").str.startswith("interrupted")]
-    assert len(interrupted) >= 1  # three kills at random moments: at least one landed mid-trial
+    assert len(interrupted) == 3  # every kill landed mid-trial
     assert (frame["state"] == "running").sum() == 0
     # Every interrupted trial was run again with the same configuration and seed.
     for _, row in interrupted.iterrows():
@@ -66,13 +82,11 @@ def test_sigterm_and_sigint_mark_the_trial_and_write_tables(
     env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
     process = start(tmp_path, 50, env)
     trials = tmp_path / "exercise3-optuna-tpe" / "trials.csv"
-    deadline = time.monotonic() + 60
-    while not trials.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.3)  # inside the next trial
+    wait_mid_trial(tmp_path, process)
     process.send_signal(sig)
     process.communicate(timeout=60)
     assert process.returncode == code
     frame = pd.read_csv(trials)
     assert frame["fail_reason"].tolist()[-1] == reason
+    assert frame["state"].tolist()[-1] == "failed"
     assert (frame["state"] == "complete").sum() == len(frame) - 1

@@ -1,4 +1,7 @@
-"""A search whose scripted trainer sleeps per epoch, for kill -9 tests: slow_search.py OUT TRIALS."""
+"""A search whose scripted trainer sleeps per epoch, for signal tests: slow_search.py OUT TRIALS.
+
+Each epoch it writes "TRIAL EPOCH" to OUT/progress, so a test can signal while a trial is running.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,15 @@ from tuner.search import SearchSettings, run_search
 inner = scripted_runner(speed=lambda c: c["filters"] / 32)
 
 
+progress = Path(sys.argv[1]) / "progress"
+
+
 def slow(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
+    number = len(inner.calls)
+
     def sleepy(epoch, logs):  # type: ignore[no-untyped-def]
-        time.sleep(0.05)
+        progress.write_text(f"{number} {epoch}")
+        time.sleep(0.1)
         on_epoch(epoch, logs)
 
     return inner(config, seed, sleepy, say)
