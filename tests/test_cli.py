@@ -58,7 +58,10 @@ def test_validate_accepts_and_refuses(tmp_path: Path) -> None:
             ("run", "--space", "exercise4"),
             r"space 'exercise4' is neither a built-in space nor a file; did you mean 'exercise3'",
         ),
-        (("run", "--space", "exercise3", "--engine", "sklearn"), r"unknown engine 'sklearn'; choose from: optuna"),
+        (
+            ("run", "--space", "exercise3", "--engine", "sklearn"),
+            r"unknown engine 'sklearn'; choose from: keras-tuner, optuna",
+        ),
         (("run", "--space", "exercise3", "--algorithm", "bees"), r"unknown algorithm 'bees' for engine optuna"),
         (("run", "--space", "exercise3", "--trials", "0"), r"--trials: must be at least 1, got 0"),
         (("run", "--space", "exercise3", "--dataset", "/nonexistent/data"), r"dataset '/nonexistent/data' is neither"),

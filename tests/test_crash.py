@@ -30,9 +30,9 @@ def wait_mid_trial(out: Path, process: subprocess.Popen, after: str | None = Non
     raise AssertionError("the search never started a trial")
 
 
-def start(out: Path, trials: int, env: dict[str, str]) -> subprocess.Popen:
+def start(out: Path, trials: int, env: dict[str, str], engine: str = "optuna") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(HELPER), str(out), str(trials)],
+        [sys.executable, str(HELPER), str(out), str(trials), engine],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -41,18 +41,21 @@ def start(out: Path, trials: int, env: dict[str, str]) -> subprocess.Popen:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="kill -9 is POSIX")
-def test_kill_9_then_resume_completes_exactly(tmp_path: Path, tiny_data: Path) -> None:
+@pytest.mark.parametrize(
+    ("engine", "folder_name"), [("optuna", "exercise3-optuna-tpe"), ("keras-tuner", "exercise3-keras-tuner-random")]
+)
+def test_kill_9_then_resume_completes_exactly(tmp_path: Path, tiny_data: Path, engine: str, folder_name: str) -> None:
     env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
     trials, rng = 8, random.Random(7)
-    folder = tmp_path / "exercise3-optuna-tpe"
+    folder = tmp_path / folder_name
     seen = None
     for _ in range(3):
-        process = start(tmp_path, trials, env)
+        process = start(tmp_path, trials, env, engine)
         seen = wait_mid_trial(tmp_path, process, seen)
         time.sleep(rng.uniform(0.0, 0.15))  # somewhere in the trial's first two epochs
         process.send_signal(signal.SIGKILL)
         process.wait()
-    process = start(tmp_path, trials, env)
+    process = start(tmp_path, trials, env, engine)
     _out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     frame = pd.read_csv(folder / "trials.csv")

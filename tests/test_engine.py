@@ -179,7 +179,7 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"engine": "sklearn"}, r"unknown engine 'sklearn'; choose from: optuna"),
+        ({"engine": "sklearn"}, r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),
         ({"algorithm": "annealing"}, r"unknown algorithm 'annealing' for engine optuna; choose from: cmaes, grid"),
         ({"pruner": "eager"}, r"unknown pruner 'eager' for engine optuna"),
         ({"trials": 0}, r"--trials: must be at least 1, got 0"),
@@ -196,7 +196,7 @@ def test_bad_options(tmp_path: Path, tiny_data: Path, options: dict, message: st
 def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     outcome = search(tmp_path, scripted_runner(), trials=2, storage=url)
-    assert (tmp_path / "study.db").exists() and not outcome.store.study_file.exists()
+    assert (tmp_path / "study.db").exists() and not (outcome.store.path / "study.journal").exists()
     again = scripted_runner()
     search(tmp_path, again, trials=3, storage=url)
     assert len(again.calls) == 1

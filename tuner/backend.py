@@ -1,4 +1,4 @@
-"""TensorFlow and Keras, imported here and only here, on first use.
+"""TensorFlow, Keras and keras-tuner, imported here and only here, on first use.
 
 `from tuner.backend import keras` inside a function is the way the rest of the
 package reaches Keras, so that `cnn-tune --help`, `spaces` and `report` never
@@ -16,7 +16,7 @@ from typing import Any
 
 from tuner.errors import CnnTuneError
 
-__all__ = ["keras", "tf"]  # noqa: F822 - provided lazily by __getattr__
+__all__ = ["keras", "kt", "tf"]  # noqa: F822 - provided lazily by __getattr__
 
 _modules: dict[str, Any] = {}
 
@@ -63,7 +63,23 @@ def _load() -> dict[str, Any]:
     return _modules
 
 
+def _load_keras_tuner() -> Any:
+    if "kt" not in _modules:
+        _load()
+        try:
+            with _quiet_native_stderr():
+                import keras_tuner
+        except ImportError as exc:
+            raise CnnTuneError(
+                f"keras-tuner is not installed ({exc}); install it with `pip install keras-tuner`"
+            ) from None
+        _modules["kt"] = keras_tuner
+    return _modules["kt"]
+
+
 def __getattr__(name: str) -> Any:
     if name in ("tf", "keras"):
         return _load()[name]
+    if name == "kt":
+        return _load_keras_tuner()
     raise AttributeError(f"module 'tuner.backend' has no attribute {name!r}")

@@ -132,7 +132,7 @@ def run_search(
         space.check_constraints(dataset.input_shape, dataset.num_classes)
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
     store = RunStore(Path(settings.out).expanduser() / name)
-    storage = settings.storage or f"journal:{store.study_file}"
+    storage = engine.storage_label(store.path, settings.storage)
     identity = {
         "space": space.raw,
         "engine": engine.name,
@@ -147,7 +147,8 @@ def run_search(
     job = SearchJob(
         space=space,
         run_trial=run_trial or trainer_runner(space, dataset),
-        storage=storage,
+        folder=store.path,
+        storage=settings.storage,
         study_name=name,
         trials=settings.trials or space.trials,
         timeout=settings.timeout,

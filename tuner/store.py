@@ -62,10 +62,6 @@ class RunStore:
             raise CnnTuneError(f"{folder} is not a cnn-tune run folder (no {cls.RUN_FILE} in it)")
         return cls(folder)
 
-    @property
-    def study_file(self) -> Path:
-        return self.path / "study.journal"
-
     def read_run(self) -> dict[str, Any]:
         try:
             return json.loads((self.path / self.RUN_FILE).read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""A search whose scripted trainer sleeps per epoch, for signal tests: slow_search.py OUT TRIALS.
+"""A search whose scripted trainer sleeps per epoch, for signal tests: slow_search.py OUT TRIALS [ENGINE].
 
 Each epoch it writes "TRIAL EPOCH" to OUT/progress, so a test can signal while a trial is running.
 """
@@ -17,6 +17,7 @@ from conftest import scripted_runner
 from tuner.cli import _terminate
 from tuner.search import SearchSettings, run_search
 
+ENGINE = sys.argv[3] if len(sys.argv) > 3 else "optuna"
 inner = scripted_runner(speed=lambda c: c["filters"] / 32)
 
 
@@ -36,7 +37,15 @@ def slow(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
 
 signal.signal(signal.SIGTERM, _terminate)
 outcome = run_search(
-    SearchSettings(space="exercise3", out=Path(sys.argv[1]), trials=int(sys.argv[2]), pruner="none"), run_trial=slow
+    SearchSettings(
+        space="exercise3",
+        out=Path(sys.argv[1]),
+        trials=int(sys.argv[2]),
+        engine=ENGINE,
+        algorithm="random" if ENGINE == "keras-tuner" else None,
+        pruner="none",
+    ),
+    run_trial=slow,
 )
 print("done", len(outcome.records))
 sys.exit(outcome.exit_code)

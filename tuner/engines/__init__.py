@@ -13,6 +13,7 @@ __all__ = ["ENGINES", "get_engine"]
 
 # name -> "module:class", imported only when chosen, so that optuna loads only for a search.
 ENGINES: dict[str, str] = {
+    "keras-tuner": "tuner.engines.keras_tuner_engine:KerasTunerEngine",
     "optuna": "tuner.engines.optuna_engine:OptunaEngine",
 }
 

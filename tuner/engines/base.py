@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from tuner.errors import CnnTuneError
@@ -12,7 +14,7 @@ from tuner.observer import Observer
 from tuner.records import TrialRecord, TrialResult
 from tuner.space import Space
 
-__all__ = ["Engine", "EpochHook", "SearchJob", "TrialRunner"]
+__all__ = ["Engine", "EpochHook", "SearchJob", "Session", "TrialRunner"]
 
 EpochHook = Callable[[int, dict[str, float]], None]
 # (config, seed, on_epoch, say) -> result; the real one is the trainer, tests pass scripted fakes.
@@ -25,7 +27,8 @@ class SearchJob:
 
     space: Space
     run_trial: TrialRunner
-    storage: str
+    folder: Path
+    storage: str | None
     study_name: str
     trials: int
     timeout: float | None
@@ -33,6 +36,44 @@ class SearchJob:
     observer: Observer
     save: Callable[[list[TrialRecord]], None]
     max_consecutive_failures: int = 5
+
+
+class Session:
+    """The rules of one search session, shared by every engine: when to stop starting trials,
+    what to do after each one (save the tables, tell the observer, give up after repeated failures)."""
+
+    def __init__(
+        self, job: SearchJob, target: int, finished: Callable[[], int], records: Callable[[], list[TrialRecord]]
+    ) -> None:
+        self.job = job
+        self.target = target
+        self.finished = finished
+        self.records = records
+        self.deadline = None if job.timeout is None else time.monotonic() + job.timeout
+        self.failures: list[str] = []
+
+    def start(self) -> None:
+        self.job.observer.search_started(self.target, self.finished())
+
+    def should_stop(self) -> bool:
+        timed_out = self.deadline is not None and time.monotonic() >= self.deadline
+        return timed_out or self.finished() >= self.target
+
+    def save(self) -> None:
+        self.job.save(self.records())
+
+    def trial_done(self, record: TrialRecord) -> None:
+        """Call after the trial's record is stored; raises after too many failures in a row."""
+        self.save()
+        self.job.observer.trial_finished(record)
+        self.failures = [*self.failures, record.fail_reason or ""] if record.state == "failed" else []
+        if len(self.failures) >= self.job.max_consecutive_failures:
+            raise CnnTuneError(
+                f"stopped after {len(self.failures)} trials in a row failed; the last one: {self.failures[-1]}"
+            )
+
+    def finish(self) -> None:
+        self.job.observer.search_finished()
 
 
 class Engine(ABC):
@@ -57,6 +98,10 @@ class Engine(ABC):
 
     def default_pruner(self, space: Space) -> str:
         return "none"
+
+    def storage_label(self, job_folder: Path, storage: str | None) -> str:
+        """Where the engine keeps its state, as run.json records it."""
+        return storage or str(job_folder)
 
     @abstractmethod
     def search(self, job: SearchJob) -> list[TrialRecord]:

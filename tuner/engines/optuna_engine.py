@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from tuner.engines.base import Engine, SearchJob
+from tuner.engines.base import Engine, SearchJob, Session
 from tuner.engines.pruning import ExactThresholdPruner
 from tuner.engines.workers import this_worker, worker_is_dead
 from tuner.errors import CnnTuneError, Terminated, TrialPruned
@@ -102,6 +101,9 @@ class OptunaEngine(Engine):
     def default_pruner(self, space: Space) -> str:
         return "exact" if space.objective.name == "epochs_to_threshold" else "median"
 
+    def storage_label(self, job_folder: Path, storage: str | None) -> str:
+        return storage or f"journal:{job_folder / 'study.journal'}"
+
     # -- building the study -------------------------------------------------------------------
 
     def _sampler(self, space: Space, seed: int, trials: int) -> optuna.samplers.BaseSampler:
@@ -169,7 +171,7 @@ class OptunaEngine(Engine):
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         return optuna.create_study(
             study_name=job.study_name,
-            storage=self._storage(job.storage),
+            storage=self._storage(job.storage or self.storage_label(job.folder, None)),
             load_if_exists=True,
             direction=job.space.objective.direction,  # type: ignore[arg-type]
             sampler=self._sampler(job.space, job.seed, job.trials),
@@ -249,23 +251,18 @@ class OptunaEngine(Engine):
         def records() -> list[TrialRecord]:
             return [to_record(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
 
-        job.observer.search_started(target, finished())
-        deadline = None if job.timeout is None else time.monotonic() + job.timeout
-        failures: list[str] = []
+        session = Session(job, target, finished, records)
+        session.start()
         try:
-            while finished() < target and (deadline is None or time.monotonic() < deadline):
+            while not session.should_stop():
                 try:
                     record = self._one_trial(study, job)
-                finally:
-                    job.save(records())
-                job.observer.trial_finished(record)
-                failures = [*failures, record.fail_reason or ""] if record.state == "failed" else []
-                if len(failures) >= job.max_consecutive_failures:
-                    raise CnnTuneError(
-                        f"stopped after {len(failures)} trials in a row failed; the last one: {failures[-1]}"
-                    )
+                except BaseException:
+                    session.save()
+                    raise
+                session.trial_done(record)
         finally:
-            job.observer.search_finished()
+            session.finish()
         return records()
 
 
