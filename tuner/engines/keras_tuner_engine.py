@@ -148,7 +148,7 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):  # type: ignore[misc]
         config = space.resolve(sampled)
         budget = values.get("tuner/epochs")
         if budget is not None:  # Hyperband's budget for this round, trained from scratch
-            config["epochs"] = min(int(config.get("epochs", budget)), int(budget))
+            config["epochs"] = min(int(config.get("epochs") or budget), int(budget))
         record = self.book.begin(sampled, config, trial_seed(job.seed, int(trial.trial_id)))
         job.observer.trial_started(record.trial, config)
         epochs = int(config.get("epochs", 1))
