@@ -136,3 +136,20 @@ def test_installed_console_script_answers() -> None:
     assert done.returncode == 0 and "run" in done.stdout
     module = subprocess.run([sys.executable, "-m", "tuner", "--version"], capture_output=True, text=True, timeout=30)
     assert module.returncode == 0 and module.stdout.startswith("cnn-tune")
+
+
+def test_compare_command(tmp_path: Path, tiny_data: Path) -> None:
+    from conftest import scripted_runner
+
+    from tuner.search import SearchSettings, run_search
+
+    for name in ("a", "b"):
+        run_search(SearchSettings(space="exercise3", out=tmp_path, trials=2, name=name), run_trial=scripted_runner())
+    result = invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "md")
+    assert result.exit_code == 0, result.output
+    assert "| figure | a | b |" in result.stdout and "| trials_to_first_reached | 1 | 1 |" in result.stdout
+    assert (
+        json.loads(invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "json").stdout)[1]["run"]
+        == "b"
+    )
+    one_line_error(invoke("compare", str(tmp_path / "a"), str(tmp_path / "missing")), r"run '.*missing' does not exist")

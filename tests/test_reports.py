@@ -125,3 +125,26 @@ def test_a_threshold_nobody_reaches_is_reported_as_a_result(tmp_path: Path, tiny
     assert f"came to {summary.best_stop_metric:.4f}" in verdict
     assert verdict in (outcome.store.path / "leaderboard.md").read_text()
     assert run.leaderboard()["reached_threshold"].eq(False).all()
+
+
+def test_compare_sets_runs_side_by_side(tmp_path: Path, tiny_data: Path) -> None:
+    from tuner.reports import compare_frame, side_by_side
+
+    fast = run_search(
+        SearchSettings(space="exercise3", out=tmp_path, trials=3, name="fast", pruner="none"),
+        run_trial=scripted_runner(speed=lambda c: 2.0),
+    )
+    slow = run_search(
+        SearchSettings(space="exercise3", out=tmp_path, trials=3, name="slow", pruner="none"),
+        run_trial=scripted_runner(speed=lambda c: 0.5),
+    )
+    frame = compare_frame([load_run(fast.store.path), load_run(slow.store.path)])
+    assert frame["run"].tolist() == ["fast", "slow"]
+    assert frame["trials_to_first_reached"].tolist() == [1, 1]
+    assert frame["epochs_to_first_reached"].tolist() == [3, 12]  # first t with 1 - 0.5 e^(-r t) >= 0.998
+    assert frame["best_epochs_to_threshold"].tolist() == [3, 12]
+    assert frame["total_epochs"].tolist() == [9, 36]
+    assert frame["best_config"].iloc[0].startswith("filters=")
+    shown = side_by_side(frame)
+    assert list(shown.columns) == ["figure", "fast", "slow"]
+    assert shown.set_index("figure").loc["engine"].tolist() == ["optuna", "optuna"]

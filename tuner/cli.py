@@ -233,10 +233,9 @@ def report(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
 ) -> None:
     """Tables of a run: leaderboard (default), trials, history or summary."""
-    from tuner.reports import FORMATS, render, rich_table
+    from tuner.reports import render, rich_table
 
-    if fmt not in FORMATS:
-        raise CnnTuneError(f"--format: unknown format {fmt!r}; choose from: {', '.join(FORMATS)}")
+    _check_format(fmt)
     if table not in TABLES:
         raise CnnTuneError(f"--table: unknown table {table!r}; choose from: {', '.join(TABLES)}")
     if top is not None and top < 1:
@@ -254,7 +253,10 @@ def report(
     if fmt == "table" and output is None:
         console.print(rich_table(frame, title=title))
         return
-    text = render(frame, "md" if fmt == "table" else fmt, title)
+    _write(render(frame, "md" if fmt == "table" else fmt, title), output)
+
+
+def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
@@ -263,6 +265,35 @@ def report(
     except OSError as exc:
         raise CnnTuneError(f"--output {output}: cannot write: {exc}") from None
     console.print(f"wrote {output}")
+
+
+def _check_format(fmt: str) -> None:
+    from tuner.reports import FORMATS
+
+    if fmt not in FORMATS:
+        raise CnnTuneError(f"--format: unknown format {fmt!r}; choose from: {', '.join(FORMATS)}")
+
+
+@app.command()
+@friendly
+def compare(
+    runs: list[str] = typer.Argument(..., metavar="RUN...", help="Two or more run folders (or names under ./reports)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, md, json or html."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
+) -> None:
+    """Runs side by side: engine, counts, trials and epochs until the stop rule was first met, best trial, time."""
+    from tuner.reports import compare_frame, render, rich_table, side_by_side
+
+    _check_format(fmt)
+    frame = compare_frame([_resolve_run(r) for r in runs])
+    if fmt in ("csv", "json"):
+        _write(render(frame, fmt, "compare"), output)
+        return
+    shown = side_by_side(frame)
+    if fmt == "table" and output is None:
+        console.print(rich_table(shown, title="runs compared"))
+        return
+    _write(render(shown, "md" if fmt == "table" else fmt, "Runs compared"), output)
 
 
 def entry() -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from tuner.reports.compare import compare_frame, side_by_side
 from tuner.reports.render import FORMATS, render, rich_table, to_markdown
 from tuner.reports.tables import RunSummary, history_frame, leaderboard, summarize, trials_frame
 
 __all__ = [
     "FORMATS",
     "RunSummary",
+    "compare_frame",
     "history_frame",
     "leaderboard",
     "render",
     "rich_table",
+    "side_by_side",
     "summarize",
     "to_markdown",
     "trials_frame",
