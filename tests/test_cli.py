@@ -153,3 +153,26 @@ def test_compare_command(tmp_path: Path, tiny_data: Path) -> None:
         == "b"
     )
     one_line_error(invoke("compare", str(tmp_path / "a"), str(tmp_path / "missing")), r"run '.*missing' does not exist")
+
+
+def test_keras_tuner_engine_trains_for_real(tmp_path: Path, tiny_data: Path) -> None:
+    """keras-tuner with the real trainer; CI installs no tensorboard, which keras-tuner's Keras Tuner needs."""
+    result = invoke(
+        "run",
+        "--space",
+        "exercise3",
+        "--engine",
+        "keras-tuner",
+        "--algorithm",
+        "random",
+        "--trials",
+        "1",
+        "--max-epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    trials = pd.read_csv(tmp_path / "exercise3-keras-tuner-random" / "trials.csv")
+    assert trials["state"].tolist() == ["complete"] and trials["epochs_run"].tolist() == [1]
+    assert (trials["conv_layers"].tolist(), trials["pool_layers"].tolist()) == ([1], [1])

@@ -132,12 +132,16 @@ def datasets() -> None:
 def run(
     space: str = typer.Option(..., "--space", "-s", help="Built-in space name or YAML path."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset name or path (default: the space's)."),
-    engine: str = typer.Option("optuna", "--engine", help="Search engine."),
+    engine: str = typer.Option("optuna", "--engine", help="Search engine: optuna or keras-tuner."),
     algorithm: str | None = typer.Option(
-        None, "--algorithm", help="Engine algorithm (optuna: tpe, random, grid, qmc, cmaes)."
+        None,
+        "--algorithm",
+        help="optuna: tpe, random, grid, qmc, cmaes; keras-tuner: random, bayesian, hyperband, grid.",
     ),
     pruner: str | None = typer.Option(
-        None, "--pruner", help="exact, median, hyperband, exact+median, exact+hyperband, none."
+        None,
+        "--pruner",
+        help="optuna: exact, median, hyperband, exact+median, exact+hyperband, none; keras-tuner: none, exact.",
     ),
     trials: int | None = typer.Option(
         None, "--trials", help="Finished trials the study should hold (default: the space's)."
