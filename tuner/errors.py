@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CnnTuneError", "Terminated", "TrialFailed", "TrialPruned"]
+__all__ = ["WORKER_DIED", "CnnTuneError", "Terminated", "TrialFailed", "TrialPruned", "interruption"]
 
 
 class CnnTuneError(Exception):
@@ -27,3 +27,11 @@ class TrialPruned(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the running trial is marked, the tables are written."""
+
+
+WORKER_DIED = "interrupted: its worker process ended mid-trial"
+
+
+def interruption(exc: KeyboardInterrupt) -> str:
+    """The fail reason of a trial stopped by Ctrl-C or SIGTERM."""
+    return "interrupted by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from tuner.backend import kt
 from tuner.engines.base import Engine, SearchJob, Session
 from tuner.engines.pruning import exact_stop_reason, fastest
-from tuner.errors import CnnTuneError, Terminated, TrialPruned
+from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
 from tuner.space import Param, Space
 from tuner.store import write_atomic
@@ -165,7 +165,7 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):  # type: ignore[misc]
         try:
             result = job.run_trial(config, int(record.seed or 0), on_epoch, job.observer.message)
         except KeyboardInterrupt as exc:
-            reason = "interrupted by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+            reason = interruption(exc)
             self._end(record, "failed", fail_reason=reason)
             raise
         except Exception as exc:
@@ -260,7 +260,7 @@ class KerasTunerEngine(Engine):
         for record in book.all():
             if record.state == "running":
                 record.state, record.finished = "failed", _now()
-                record.fail_reason = "interrupted: its worker process ended mid-trial"
+                record.fail_reason = WORKER_DIED
                 book.write(record)
         for trial_id in list(oracle._retry_queue):
             oracle._run_times[trial_id] += 1

@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from tuner.engines.base import Engine, SearchJob, Session
 from tuner.engines.pruning import ExactThresholdPruner
 from tuner.engines.workers import this_worker, worker_is_dead
-from tuner.errors import CnnTuneError, Terminated, TrialPruned
+from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
 from tuner.space import Space
 from tuner.store import mask_url
@@ -191,9 +191,7 @@ class OptunaEngine(Engine):
         storage = study._storage
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if worker_is_dead(t.user_attrs.get("worker")):
-                storage.set_trial_user_attr(
-                    t._trial_id, "fail_reason", "interrupted: its worker process ended mid-trial"
-                )
+                storage.set_trial_user_attr(t._trial_id, "fail_reason", WORKER_DIED)
                 storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
                 self._requeue(study, t)
 
@@ -220,7 +218,7 @@ class OptunaEngine(Engine):
         try:
             result = job.run_trial(config, seed, on_epoch, job.observer.message)
         except KeyboardInterrupt as exc:
-            reason = "interrupted by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+            reason = interruption(exc)
             trial.set_user_attr("fail_reason", reason)
             self._requeue(study, study._storage.get_trial(trial._trial_id))
             study.tell(trial, state=TrialState.FAIL)
