@@ -18,6 +18,7 @@ __all__ = [
     "hyperparameter_type",
     "layer_plan",
     "plan_counts",
+    "summary_rows",
 ]
 
 
@@ -160,3 +161,20 @@ def plan_counts(plan: list[LayerSpec]) -> dict[str, int]:
         "dense_layers": sum(layer.kind == "Dense" for layer in plan) - 1,
         "params": sum(layer.params for layer in plan),
     }
+
+
+def summary_rows(plan: list[LayerSpec]) -> list[dict[str, Any]]:
+    """`model.summary()` as data: layer, output shape, parameter count (the batch dimension omitted)."""
+    counts: dict[str, int] = {}
+    rows = []
+    for layer in plan:
+        counts[layer.kind] = counts.get(layer.kind, 0) + 1
+        name = f"{layer.kind.lower()}_{counts[layer.kind]}"
+        rows.append(
+            {
+                "layer": f"{name} ({layer.kind})",
+                "output_shape": str((None, *layer.output_shape)),
+                "params": layer.params,
+            }
+        )
+    return rows

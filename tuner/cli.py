@@ -234,6 +234,7 @@ def report(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, md, json or html."),
     table: str = typer.Option("leaderboard", "--table", "-t", help="leaderboard, trials, history or summary."),
     top: int | None = typer.Option(None, "--top", help="Only the best K rows of the leaderboard."),
+    trial: int | None = typer.Option(None, "--trial", help="Show this trial's model summary (no training)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
 ) -> None:
     """Tables of a run: leaderboard (default), trials, history or summary."""
@@ -245,6 +246,14 @@ def report(
     if top is not None and top < 1:
         raise CnnTuneError(f"--top: must be at least 1, got {top}")
     result = _resolve_run(run_ref)
+    if trial is not None:
+        frame = result.model_summary(trial)
+        title = f"trial {trial} model"
+        if fmt == "table" and output is None:
+            console.print(rich_table(frame, title=title))
+        else:
+            _write(render(frame, "md" if fmt == "table" else fmt, title), output)
+        return
     if table == "summary":
         import pandas as pd
 
@@ -298,6 +307,36 @@ def compare(
         console.print(rich_table(shown, title="runs compared"))
         return
     _write(render(shown, "md" if fmt == "table" else fmt, "Runs compared"), output)
+
+
+@app.command()
+@friendly
+def reproduce(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="Run folder (or a run name under ./reports)."),
+    trial: str = typer.Option("best", "--trial", help="'best' or a trial number."),
+) -> None:
+    """Retrain a trial from the run's record alone; exit 0 when it gets the recorded numbers, 1 when not."""
+    from tuner.reports import rich_table
+
+    if trial != "best" and not trial.isdigit():
+        raise CnnTuneError(f"--trial: give 'best' or a trial number, got {trial!r}")
+    result = _resolve_run(run_ref)
+    from tuner.reproduce import TOLERANCE
+    from tuner.reproduce import reproduce as retrain
+
+    outcome = retrain(result, "best" if trial == "best" else int(trial))
+    for warning in outcome.warnings:
+        errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.print(rich_table(outcome.epochs, title=f"trial {outcome.trial}, seed {outcome.seed}: per epoch"))
+    console.print(rich_table(outcome.final, title="final"))
+    if outcome.model_path is not None:
+        console.print(f"model saved: {outcome.model_path}")
+    if outcome.matches:
+        console.print(f"[green]reproduced[/]: every figure within {TOLERANCE:g} of the record")
+        return
+    for difference in outcome.differences:
+        errors.print(f"[red]differs:[/] {difference}", highlight=False)
+    raise typer.Exit(1)
 
 
 def entry() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tuner.architecture import layer_plan, summary_rows
+from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
 from tuner.space import Space, parse_space
 from tuner.store import RunStore
@@ -53,6 +56,27 @@ class Run:
     @property
     def best_config(self) -> dict[str, Any] | None:
         return self.summary().best_config
+
+    def config(self, trial: int) -> dict[str, Any]:
+        rows = self.trials[self.trials["trial"] == trial]
+        if rows.empty:
+            raise CnnTuneError(f"--trial {trial}: {self.path} has no such trial")
+        return dict(json.loads(rows.iloc[0]["config"]))
+
+    def model_summary(self, trial: int) -> pd.DataFrame:
+        """The trial's model as `model.summary()` shows it, computed from its configuration without training."""
+        dataset = self.record.get("dataset", {})
+        shape = tuple(dataset.get("input_shape", ()))
+        plan = layer_plan(self.config(trial), shape, int(dataset.get("classes", 10)))
+        rows = summary_rows(plan)
+        rows.append({"layer": "Total params", "output_shape": "", "params": sum(r["params"] for r in rows)})
+        return pd.DataFrame(rows)
+
+    def reproduce(self, trial: str | int = "best") -> Any:
+        """Retrain a trial from the record alone and compare; see `tuner.reproduce`."""
+        from tuner.reproduce import reproduce
+
+        return reproduce(self, trial)
 
 
 def load_run(path: str | Path) -> Run:

@@ -110,7 +110,8 @@ def _record(
         "pruner": engine.pruner or engine.default_pruner(space),
         "seed": settings.seed,
         "trials": settings.trials or space.trials,
-        "dataset": dataset.describe() | {"train_limit": settings.train_limit},
+        "dataset": dataset.describe()
+        | {"spec": settings.dataset or space.dataset, "train_limit": settings.train_limit},
         "storage": mask_url(storage),
         "versions": versions(),
     }

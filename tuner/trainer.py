@@ -7,7 +7,9 @@ epoch to an optional `on_epoch` hook, which may raise TrialPruned.
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tuner.backend import keras, tf
@@ -52,6 +54,14 @@ def _stream(x: Any, y: Any, batch_size: int, seed: int | None) -> Any:
     )
 
 
+def _save_model(model: Any, path: Path) -> None:
+    """Save as .keras through a temporary name, so a crash never leaves half a model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial.keras")
+    model.save(partial)
+    os.replace(partial, path)
+
+
 def _seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
@@ -87,6 +97,7 @@ def train_trial(
     stop: StopRule | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     say: Callable[[str], None] = print,
+    save_to: Path | None = None,
 ) -> TrialResult:
     """Train the model `config` describes; failures and pruning come back as the result's state."""
     keras.backend.clear_session()
@@ -115,6 +126,8 @@ def train_trial(
         scores = model.evaluate(_stream(tensors["x_test"], tensors["y_test"], 1024, None), verbose=0, return_dict=True)
         result.test_accuracy = float(scores["accuracy"])
         result.test_loss = float(scores["loss"])
+        if save_to is not None:
+            _save_model(model, save_to)
     except TrialPruned as exc:
         _finish(result, monitor, threshold, stop)
         result.state, result.fail_reason = "pruned", exc.reason

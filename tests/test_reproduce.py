@@ -1,0 +1,90 @@
+"""`cnn-tune reproduce`: retrain from the record alone; match exits 0, mismatch 1, bad input 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_cli import invoke, one_line_error
+
+from tuner.architecture import layer_plan, summary_rows
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNN_TUNE_DATA", str(data_root))
+        result = invoke("run", "--space", "exercise3", "--trials", "2", "--max-epochs", "2", "--out", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    return out / "exercise3-optuna-tpe"
+
+
+def test_reproduce_matches_and_saves_a_safe_model(finished_run: Path, tiny_data: Path) -> None:
+    result = invoke("reproduce", str(finished_run))
+    assert result.exit_code == 0, result.output
+    assert "reproduced: every figure within 1e-06 of the record" in result.stdout
+    best = int(pd.read_csv(finished_run / "trials.csv").sort_values("value").iloc[0]["trial"])
+    model_path = finished_run / "trials" / str(best) / "model.keras"
+    from tuner.backend import keras
+
+    model = keras.models.load_model(model_path, safe_mode=True)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 1 and kinds.count("MaxPooling2D") == 1
+
+
+def test_tampered_seed_is_reported_with_exit_1(finished_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run, copy)
+    for name in ("trials.csv", "trials.parquet"):
+        path = copy / name
+        frame = pd.read_parquet(path) if name.endswith("parquet") else pd.read_csv(path)
+        frame["seed"] = frame["seed"] + 1
+        frame.to_parquet(path) if name.endswith("parquet") else frame.to_csv(path, index=False)
+    result = invoke("reproduce", str(copy), "--trial", "0")
+    assert result.exit_code == 1
+    assert "differs: epoch 1 loss: recorded" in result.stderr
+
+
+def test_data_fingerprint_change_warns(finished_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run, copy)
+    record = json.loads((copy / "run.json").read_text())
+    record["dataset"]["fingerprint"] = "0000000000000000"
+    (copy / "run.json").write_text(json.dumps(record))
+    result = invoke("reproduce", str(copy), "--trial", "0")
+    assert "warning: data fingerprint" in result.stderr
+
+
+def test_bad_trial_is_exit_2(finished_run: Path) -> None:
+    one_line_error(invoke("reproduce", str(finished_run), "--trial", "99"), r"--trial 99: .* has no such trial")
+    one_line_error(
+        invoke("reproduce", str(finished_run), "--trial", "first"), r"--trial: give 'best' or a trial number"
+    )
+
+
+def test_summary_of_the_course_model() -> None:
+    config = {"conv_layers": 2, "filters": 64, "kernel_size": 3, "dense_units": 128}
+    rows = summary_rows(layer_plan(config, (28, 28, 1), 10))
+    assert [(r["layer"], r["output_shape"], r["params"]) for r in rows] == [
+        ("conv2d_1 (Conv2D)", "(None, 26, 26, 64)", 640),
+        ("maxpooling2d_1 (MaxPooling2D)", "(None, 13, 13, 64)", 0),
+        ("conv2d_2 (Conv2D)", "(None, 11, 11, 64)", 36928),
+        ("maxpooling2d_2 (MaxPooling2D)", "(None, 5, 5, 64)", 0),
+        ("flatten_1 (Flatten)", "(None, 1600)", 0),
+        ("dense_1 (Dense)", "(None, 128)", 204928),
+        ("dense_2 (Dense)", "(None, 10)", 1290),
+    ]
+    assert sum(r["params"] for r in rows) == 243786
+
+
+def test_report_trial_shows_the_model_without_training(finished_run: Path) -> None:
+    result = invoke("report", str(finished_run), "--trial", "0", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(__import__("io").StringIO(result.stdout))
+    assert frame["layer"].iloc[-1] == "Total params"
+    trials = pd.read_csv(finished_run / "trials.csv")
+    assert frame["params"].iloc[-1] == trials.loc[trials["trial"] == 0, "param_count"].iloc[0]

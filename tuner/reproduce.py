@@ -1,0 +1,153 @@
+"""Retrain one trial from its record alone and check that it gets the recorded numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tuner.data import NAMED, load_dataset
+from tuner.errors import CnnTuneError, TrialPruned
+from tuner.runs import Run
+from tuner.search import versions
+
+__all__ = ["METRICS", "TOLERANCE", "Reproduction", "reproduce"]
+
+# Training on the CPU is deterministic here (same seed, same ops, same thread count): the same
+# trial gives bit-identical losses. The tolerance only absorbs the decimal round trip of the
+# tables; a real difference (another TensorFlow, another machine, a GPU) is far larger.
+TOLERANCE = 1e-6
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass
+class Reproduction:
+    """Recorded beside reproduced, per epoch and at the end, and whether they agree."""
+
+    trial: int
+    config: dict[str, Any]
+    seed: int
+    epochs: pd.DataFrame
+    final: pd.DataFrame
+    differences: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    model_path: Path | None = None
+
+    @property
+    def matches(self) -> bool:
+        return not self.differences
+
+
+def _trial_row(run: Run, trial: str | int) -> pd.Series:
+    trials = run.trials
+    if trial == "best":
+        board = run.leaderboard()
+        if board.empty:
+            raise CnnTuneError(f"{run.path}: no finished trial to reproduce")
+        trial = int(board.iloc[0]["trial"])
+    rows = trials[trials["trial"] == int(trial)]
+    if rows.empty:
+        raise CnnTuneError(f"--trial {trial}: {run.path} has no such trial; trials are 0..{int(trials['trial'].max())}")
+    row = rows.iloc[0]
+    if row["state"] not in ("complete", "pruned"):
+        raise CnnTuneError(
+            f"--trial {trial}: trial {trial} {row['state']} ({row['fail_reason']}); nothing to reproduce"
+        )
+    return row
+
+
+def _dataset_spec(record: dict[str, Any]) -> str:
+    data = record.get("dataset", {})
+    if data.get("spec"):
+        return str(data["spec"])
+    return data["name"] if data.get("name") in NAMED else str(data.get("source", "")).split(" (")[0]
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
+        return (a is None or pd.isna(a)) and (b is None or pd.isna(b))
+    return abs(float(a) - float(b)) <= TOLERANCE
+
+
+def reproduce(run: Run, trial: str | int = "best", save_model: bool = True) -> Reproduction:
+    """Retrain trial `trial` ("best" or its number) from the run's record and compare."""
+    row = _trial_row(run, trial)
+    number, config, seed = int(row["trial"]), json.loads(row["config"]), int(row["seed"])
+    record, space = run.record, run.space
+    warnings = []
+    train_limit = record.get("dataset", {}).get("train_limit")
+    data = load_dataset(_dataset_spec(record), space.validation_split, space.data_seed, train_limit)
+    if data.fingerprint != record.get("dataset", {}).get("fingerprint"):
+        warnings.append(
+            f"data fingerprint {data.fingerprint} differs from the recorded "
+            f"{record.get('dataset', {}).get('fingerprint')}: the numbers may not match"
+        )
+    now, then = versions(), record.get("versions", {})
+    changed = [f"{k} {then[k]} -> {now.get(k, 'missing')}" for k in then if now.get(k) != then[k]]
+    if changed:
+        warnings.append("package versions differ from the record: " + ", ".join(changed))
+
+    recorded = run.history[run.history["trial"] == number].sort_values("epoch").reset_index(drop=True)
+    stop_after = int(row["epochs_run"]) if row["state"] == "pruned" else None
+
+    def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+        # A pruned trial stopped where the pruner stopped it; stop the retraining there too.
+        if stop_after is not None and epoch >= stop_after:
+            raise TrialPruned(str(row["fail_reason"]))
+
+    from tuner.trainer import train_trial  # TensorFlow loads here
+
+    said: list[str] = []
+    model_path = run.path / "trials" / str(number) / "model.keras" if save_model else None
+    result = train_trial(
+        config,
+        data,
+        seed=seed,
+        constraints=space.constraints,
+        stop=space.stop,
+        on_epoch=on_epoch,
+        say=said.append,
+        save_to=model_path,
+    )
+    again = pd.DataFrame(result.history)
+    epochs = pd.DataFrame({"epoch": range(1, max(len(recorded), len(again)) + 1)})
+    differences = []
+    if len(recorded) != len(again):
+        differences.append(f"epochs: recorded {len(recorded)}, reproduced {len(again)}")
+    for metric in METRICS:
+        ours = recorded[metric] if metric in recorded else pd.Series(dtype=float)
+        theirs = again[metric] if metric in again else pd.Series(dtype=float)
+        epochs[f"{metric}_recorded"] = ours
+        epochs[f"{metric}_reproduced"] = theirs
+        for i in range(min(len(ours), len(theirs))):
+            if not _close(ours.iloc[i], theirs.iloc[i]):
+                differences.append(
+                    f"epoch {i + 1} {metric}: recorded {ours.iloc[i]:.6f}, reproduced {theirs.iloc[i]:.6f}"
+                )
+                break
+    finals = []
+    for name, key in (
+        ("train accuracy", "train_accuracy"),
+        ("validation accuracy", "val_accuracy"),
+        ("test accuracy", "test_accuracy"),
+        ("epochs to threshold", "epochs_to_threshold"),
+    ):
+        then_value = None if pd.isna(row[key]) else row[key]
+        now_value = getattr(result, key)
+        finals.append({"figure": name, "recorded": then_value, "reproduced": now_value})
+        if not _close(then_value, now_value):
+            differences.append(f"{name}: recorded {then_value}, reproduced {now_value}")
+    return Reproduction(
+        number,
+        config,
+        seed,
+        epochs,
+        pd.DataFrame(finals),
+        differences,
+        warnings,
+        model_path if model_path is not None and model_path.exists() else None,
+    )
