@@ -235,6 +235,7 @@ def report(
     table: str = typer.Option("leaderboard", "--table", "-t", help="leaderboard, trials, history or summary."),
     top: int | None = typer.Option(None, "--top", help="Only the best K rows of the leaderboard."),
     trial: int | None = typer.Option(None, "--trial", help="Show this trial's model summary (no training)."),
+    plots: Path | None = typer.Option(None, "--plots", help="Also write the run's plots (PNG) into this folder."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
 ) -> None:
     """Tables of a run: leaderboard (default), trials, history or summary."""
@@ -246,6 +247,11 @@ def report(
     if top is not None and top < 1:
         raise CnnTuneError(f"--top: must be at least 1, got {top}")
     result = _resolve_run(run_ref)
+    if plots is not None:
+        from tuner.reports.plots import save_plots
+
+        for path in save_plots(result, plots):
+            console.print(f"wrote {path}")
     if trial is not None:
         frame = result.model_summary(trial)
         title = f"trial {trial} model"
@@ -266,7 +272,22 @@ def report(
     if fmt == "table" and output is None:
         console.print(rich_table(frame, title=title))
         return
+    if fmt == "html":
+        _write(_html_with_plots(result, frame, title), output)
+        return
     _write(render(frame, "md" if fmt == "table" else fmt, title), output)
+
+
+def _html_with_plots(result: Any, frame: Any, title: str) -> str:
+    """The HTML page embeds the run's plots, drawn into a temporary folder."""
+    import tempfile
+
+    from tuner.reports.plots import save_plots
+    from tuner.reports.render import to_html
+
+    with tempfile.TemporaryDirectory() as folder:
+        images = [(p.stem, p.read_bytes()) for p in save_plots(result, Path(folder))]
+    return to_html(frame, title, images)
 
 
 def _write(text: str, output: Path | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -82,9 +83,14 @@ def to_json(frame: pd.DataFrame) -> str:
     return json.dumps(json.loads(frame.to_json(orient="records")), indent=2) + "\n"
 
 
-def to_html(frame: pd.DataFrame, title: str) -> str:
-    """A self-contained page; every string from the user is escaped."""
+def to_html(frame: pd.DataFrame, title: str, images: list[tuple[str, bytes]] | None = None) -> str:
+    """A self-contained page (PNG images embedded as data URIs); every string from the user is escaped."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    figures = "".join(
+        f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
+        f"<figcaption>{html.escape(name)}</figcaption></figure>\n"
+        for name, data in images or []
+    )
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>\n" for row in _cells(frame)
     )
@@ -94,7 +100,7 @@ def to_html(frame: pd.DataFrame, title: str) -> str:
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head>"
         f"<body><h1>{html.escape(title)}</h1><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>\n{body}</tbody></table></body></html>\n"
+        f"<tbody>\n{body}</tbody></table>{figures}</body></html>\n"
     )
 
 

@@ -1,0 +1,70 @@
+"""Plot functions: the data they draw is tested; the figures are only checked to be written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import scripted_runner
+
+from tuner.reports.plots import curves_data, history_data, importance_data, parallel_data, save_plots
+from tuner.runs import load_run
+from tuner.search import SearchSettings, run_search
+
+
+@pytest.fixture
+def run(tmp_path: Path, tiny_data: Path) -> object:
+    outcome = run_search(
+        SearchSettings(space="exercise3", out=tmp_path, trials=8, algorithm="random", pruner="none", seed=4),
+        run_trial=scripted_runner(speed=lambda c: c["filters"] / 32 + c["dense_units"] / 512),
+    )
+    return load_run(outcome.store.path)
+
+
+def test_curves_are_the_best_trials_histories(run: object) -> None:
+    data = curves_data(run.history, run.leaderboard(), top=3)
+    best = run.leaderboard()["trial"].head(3).tolist()
+    assert data.drop_duplicates("trial")["trial"].tolist() == best
+    first = data[data["trial"] == best[0]]
+    recorded = run.history[run.history["trial"] == best[0]]
+    assert first["val_loss"].tolist() == recorded["val_loss"].tolist()
+    assert list(data.columns) == ["rank", "trial", "epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+
+
+def test_history_tracks_the_best_so_far(run: object) -> None:
+    data = history_data(run.trials, run.space.objective)
+    assert data["best"].tolist() == np.minimum.accumulate(data["value"]).tolist()
+    assert data["best"].iloc[-1] == run.trials["value"].min()
+
+
+def test_importance_ranks_the_parameters_that_matter(run: object) -> None:
+    data = importance_data(run.trials, run.space)
+    assert set(data["param"]) == {"filters", "kernel_size", "dense_units", "dropout", "learning_rate", "batch_size"}
+    assert data["importance"].sum() == pytest.approx(1.0)
+    # The scripted trainer's speed depends on filters and dense units only.
+    assert set(data["param"].head(2)) == {"filters", "dense_units"}
+
+
+def test_parallel_scales_by_the_spaces_ranges(run: object) -> None:
+    board = run.leaderboard()
+    data = parallel_data(board, run.space)
+    assert data["rank"].tolist() == board["rank"].tolist()
+    assert set(data["filters"]) <= {0.0, 0.5, 1.0}  # choice [16, 32, 64] by position
+    rate = board["learning_rate"].astype(float)
+    expected = (np.log(rate) - np.log(0.0003)) / (np.log(0.003) - np.log(0.0003))
+    assert np.allclose(data["learning_rate"], expected)
+    assert data.drop(columns=["trial", "rank"]).stack().between(0, 1).all()
+
+
+def test_save_plots_and_html(run: object, tmp_path: Path) -> None:
+    paths = save_plots(run, tmp_path / "plots")
+    assert {p.name for p in paths} == {"loss.png", "accuracy.png", "history.png", "parallel.png", "importance.png"}
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    from test_cli import invoke
+
+    result = invoke("report", str(run.path), "--format", "html", "--output", str(tmp_path / "r.html"))
+    assert result.exit_code == 0
+    assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") == 5
+    assert pd.read_csv(run.path / "trials.csv").shape[0] == 8
