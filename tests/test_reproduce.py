@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_cli import invoke, one_line_error
@@ -88,3 +89,30 @@ def test_report_trial_shows_the_model_without_training(finished_run: Path) -> No
     assert frame["layer"].iloc[-1] == "Total params"
     trials = pd.read_csv(finished_run / "trials.csv")
     assert frame["params"].iloc[-1] == trials.loc[trials["trial"] == 0, "param_count"].iloc[0]
+
+
+def test_inspect_feature_maps_follow_the_layers(finished_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    from tuner.inspect import feature_maps
+    from tuner.runs import load_run
+
+    run = load_run(finished_run)
+    maps = feature_maps(run, 0, [0, 5], filter_index=1)
+    plan = [layer for layer in layer_plan(run.config(0), (28, 28, 1), 10) if layer.kind in ("Conv2D", "MaxPooling2D")]
+    assert [m.shape for m in maps.maps[0]] == [layer.output_shape[:2] for layer in plan]
+    data = run.dataset()
+    assert maps.labels == [data.class_names[int(data.y_test[i])] for i in (0, 5)]
+    assert not np.allclose(maps.maps[0][0], maps.maps[1][0])  # different images, different maps
+    output = tmp_path / "maps.png"
+    result = invoke("inspect", str(finished_run), "--trial", "0", "--images", "0,5", "--output", str(output))
+    assert result.exit_code == 0, result.output
+    assert output.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_inspect_bad_input(finished_run: Path, tiny_data: Path) -> None:
+    one_line_error(
+        invoke("inspect", str(finished_run), "--trial", "0", "--filter", "999"), r"--filter 999: .* choose 0\.\."
+    )
+    one_line_error(
+        invoke("inspect", str(finished_run), "--trial", "0", "--images", "0,100000"), r"--images: 100000 is not"
+    )
+    one_line_error(invoke("inspect", str(finished_run), "--images", "a,b"), r"--images: give test image numbers")

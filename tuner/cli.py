@@ -360,6 +360,34 @@ def reproduce(
     raise typer.Exit(1)
 
 
+@app.command()
+@friendly
+def inspect(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="Run folder (or a run name under ./reports)."),
+    trial: str = typer.Option("best", "--trial", help="'best' or a trial number."),
+    images: str = typer.Option("0,23,28", "--images", help="Test images, by index (the course's: three shoes)."),
+    filter_index: int = typer.Option(1, "--filter", help="Which filter of each layer to show."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="PNG to write (default: in the run folder)."),
+) -> None:
+    """The course's convolution visualisation: each conv and pool layer's output, per image, for one filter."""
+    from tuner.inspect import feature_maps, save_feature_maps
+
+    try:
+        chosen = [int(part) for part in images.split(",") if part.strip()]
+    except ValueError:
+        raise CnnTuneError(f"--images: give test image numbers such as 0,23,28, got {images!r}") from None
+    if not chosen:
+        raise CnnTuneError("--images: give at least one test image number, such as 0,23,28")
+    if trial != "best" and not trial.isdigit():
+        raise CnnTuneError(f"--trial: give 'best' or a trial number, got {trial!r}")
+    result = _resolve_run(run_ref)
+    number = int(result.leaderboard().iloc[0]["trial"]) if trial == "best" else int(trial)
+    result.config(number)  # an unknown trial is bad input, before any training
+    maps = feature_maps(result, number, chosen, filter_index)
+    path = save_feature_maps(maps, output or result.path / f"inspect-trial{number}-filter{filter_index}.png")
+    console.print(f"wrote {path} ({', '.join(f'#{i} {label}' for i, label in zip(chosen, maps.labels, strict=True))})")
+
+
 def entry() -> None:
     """Console-script entry point."""
     app()

@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.data import NAMED, load_dataset
 from tuner.errors import CnnTuneError, TrialPruned
 from tuner.runs import Run
 from tuner.search import versions
@@ -60,13 +59,6 @@ def _trial_row(run: Run, trial: str | int) -> pd.Series:
     return row
 
 
-def _dataset_spec(record: dict[str, Any]) -> str:
-    data = record.get("dataset", {})
-    if data.get("spec"):
-        return str(data["spec"])
-    return data["name"] if data.get("name") in NAMED else str(data.get("source", "")).split(" (")[0]
-
-
 def _close(a: Any, b: Any) -> bool:
     if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
         return (a is None or pd.isna(a)) and (b is None or pd.isna(b))
@@ -79,8 +71,7 @@ def reproduce(run: Run, trial: str | int = "best", save_model: bool = True) -> R
     number, config, seed = int(row["trial"]), json.loads(row["config"]), int(row["seed"])
     record, space = run.record, run.space
     warnings = []
-    train_limit = record.get("dataset", {}).get("train_limit")
-    data = load_dataset(_dataset_spec(record), space.validation_split, space.data_seed, train_limit)
+    data = run.dataset()
     if data.fingerprint != record.get("dataset", {}).get("fingerprint"):
         warnings.append(
             f"data fingerprint {data.fingerprint} differs from the recorded "

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from tuner.architecture import layer_plan, summary_rows
+from tuner.data import NAMED, Dataset, load_dataset
 from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
 from tuner.space import Space, parse_space
@@ -38,6 +39,15 @@ class Run:
         space = parse_space(raw, source=self.record.get("space", {}).get("source", str(self.path)))
         max_epochs = self.record.get("identity", {}).get("max_epochs")
         return space.with_max_epochs(max_epochs) if max_epochs else space
+
+    def dataset(self) -> Dataset:
+        """The run's data, loaded as the run loaded it (same source, split, seed and limit)."""
+        data = self.record.get("dataset", {})
+        spec = data.get("spec") or (
+            data["name"] if data.get("name") in NAMED else str(data.get("source", "")).split(" (")[0]
+        )
+        space = self.space
+        return load_dataset(spec, space.validation_split, space.data_seed, data.get("train_limit"))
 
     @cached_property
     def trials(self) -> pd.DataFrame:
