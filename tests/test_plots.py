@@ -68,3 +68,12 @@ def test_save_plots_and_html(run: object, tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") == 5
     assert pd.read_csv(run.path / "trials.csv").shape[0] == 8
+
+
+def test_notebook_api_returns_figures(run: object) -> None:
+    import matplotlib.figure
+
+    for method in ("plot_loss", "plot_accuracy", "plot_history", "plot_importance", "plot_parallel"):
+        figure = getattr(run, method)()
+        assert isinstance(figure, matplotlib.figure.Figure), method
+        assert figure.axes[0].get_title()

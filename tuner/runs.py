@@ -82,6 +82,41 @@ class Run:
         rows.append({"layer": "Total params", "output_shape": "", "params": sum(r["params"] for r in rows)})
         return pd.DataFrame(rows)
 
+    # -- plots (matplotlib figures, for notebooks) -------------------------------------------
+
+    def plot_loss(self, top: int = 5) -> Any:
+        from tuner.reports import plots
+
+        return plots.plot_loss(plots.curves_data(self.history, self.leaderboard(), top))
+
+    def plot_accuracy(self, top: int = 5) -> Any:
+        from tuner.reports import plots
+
+        return plots.plot_accuracy(plots.curves_data(self.history, self.leaderboard(), top))
+
+    def plot_history(self) -> Any:
+        from tuner.reports import plots
+
+        return plots.plot_history(plots.history_data(self.trials, self.space.objective), self.space.objective)
+
+    def plot_importance(self) -> Any:
+        from tuner.reports import plots
+
+        return plots.plot_importance(plots.importance_data(self.trials, self.space))
+
+    def plot_parallel(self) -> Any:
+        from tuner.reports import plots
+
+        return plots.plot_parallel(plots.parallel_data(self.leaderboard(), self.space))
+
+    def plot_feature_maps(
+        self, trial: int | None = None, images: tuple[int, ...] = (0, 23, 28), filter_index: int = 1
+    ) -> Any:
+        from tuner.inspect import feature_maps, plot_feature_maps
+
+        number = int(self.leaderboard().iloc[0]["trial"]) if trial is None else trial
+        return plot_feature_maps(feature_maps(self, number, list(images), filter_index))
+
     def reproduce(self, trial: str | int = "best") -> Any:
         """Retrain a trial from the record alone and compare; see `tuner.reproduce`."""
         from tuner.reproduce import reproduce
