@@ -77,3 +77,13 @@ def test_notebook_api_returns_figures(run: object) -> None:
         figure = getattr(run, method)()
         assert isinstance(figure, matplotlib.figure.Figure), method
         assert figure.axes[0].get_title()
+
+
+def test_importance_is_empty_when_every_trial_scores_the_same(tmp_path: Path, tiny_data: Path) -> None:
+    outcome = run_search(
+        SearchSettings(space="exercise3", out=tmp_path, trials=3, pruner="none"),
+        run_trial=scripted_runner(speed=lambda c: 1.0),
+    )
+    run = load_run(outcome.store.path)
+    assert importance_data(run.trials, run.space).empty
+    assert "importance.png" not in {p.name for p in save_plots(run, tmp_path / "plots")}

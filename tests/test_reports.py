@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import scripted_runner
 
 from tuner.objectives import get_objective
@@ -148,3 +149,22 @@ def test_compare_sets_runs_side_by_side(tmp_path: Path, tiny_data: Path) -> None
     shown = side_by_side(frame)
     assert list(shown.columns) == ["figure", "fast", "slow"]
     assert shown.set_index("figure").loc["engine"].tolist() == ["optuna", "optuna"]
+
+
+def test_overfitting_columns() -> None:
+    from tuner.reports.tables import overfitting
+
+    history = [
+        {"accuracy": 0.80 + 0.02 * e, "val_accuracy": 0.85, "val_loss": v}
+        for e, v in enumerate([0.50, 0.40, 0.35, 0.36, 0.38, 0.41])
+    ]
+    assert overfitting(history) == {"train_val_gap": pytest.approx(0.05), "best_val_epoch": 3, "val_loss_rising": True}
+    falling = [dict(row, val_loss=1.0 - i / 10) for i, row in enumerate(history)]
+    assert overfitting(falling)["val_loss_rising"] is False and overfitting(falling)["best_val_epoch"] == 6
+    assert overfitting(history[:3])["val_loss_rising"] is False  # too short to tell
+
+
+@pytest.mark.parametrize("name", ["dnn-baseline", "course-filters", "course-depth", "course-epochs", "mnist-995"])
+def test_course_spaces_load(name: str) -> None:
+    space = load_space(name)
+    assert space.description and space.dataset in ("mnist", "fashion_mnist")

@@ -103,7 +103,11 @@ def spaces_validate(path: str = typer.Argument(..., help="The YAML file to check
     from tuner.space import load_space
 
     space = load_space(path)
-    console.print(f"{path}: valid ({len(space.searched)} searched parameters, objective {space.objective.name})")
+    count = len(space.searched)
+    console.print(
+        f"{path}: valid ({count} searched parameter{'s' if count != 1 else ''}, objective {space.objective.name})",
+        soft_wrap=True,
+    )
 
 
 # -- datasets ------------------------------------------------------------------------------------
@@ -190,7 +194,16 @@ def run(
     console.print(f"run folder: {outcome.store.path}")
 
 
-_WIDE_ONLY = ("state", "seconds_to_threshold", "best_stop_metric", "epochs_run", "param_count", "seconds_per_epoch")
+_WIDE_ONLY = (
+    "state",
+    "seconds_to_threshold",
+    "best_stop_metric",
+    "epochs_run",
+    "param_count",
+    "seconds_per_epoch",
+    "train_val_gap",
+    "best_val_epoch",
+)
 
 
 def _terminate(signum: int, frame: Any) -> None:

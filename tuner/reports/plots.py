@@ -85,7 +85,9 @@ def importance_data(trials: pd.DataFrame, space: Space, seed: int = 0) -> pd.Dat
         study.add_trial(
             optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params}, value=value)
         )
-    if len(study.trials) < 2:
+    values = [t.value for t in study.trials]
+    if len(values) < 2 or max(values) == min(values):
+        # Every trial scored the same: nothing to apportion (and fANOVA would refuse).
         return pd.DataFrame({"param": [], "importance": []})
     scores = optuna.importance.get_param_importances(
         study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)

@@ -24,7 +24,7 @@ def format_value(column: str, value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if any(column.endswith(r) for r in _RATIOS):
+        if any(column.endswith(r) for r in _RATIOS) or column == "train_val_gap":
             return f"{value:.4f}"
         if "seconds" in column:
             return f"{value:.1f}"
@@ -54,6 +54,7 @@ SHORT_HEADERS = {
     "fit_seconds": "fit s",
     "seconds_per_epoch": "s/epoch",
     "param_count": "params",
+    "val_loss_rising": "overfit?",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +17,24 @@ from tuner.space.rules import StopRule
 __all__ = ["RunSummary", "history_frame", "leaderboard", "summarize", "trials_frame"]
 
 _TAIL = ("fail_reason", "seed", "started", "finished", "config")
+OVERFITTING = ("train_val_gap", "best_val_epoch", "val_loss_rising")
+RISING_EPOCHS = 3
+
+
+def overfitting(history: list[dict[str, float]]) -> dict[str, Any]:
+    """The train-validation accuracy gap at the end, the epoch of lowest validation loss, and whether
+    validation loss rose in each of the last RISING_EPOCHS epochs (the course's overfitting sign)."""
+    losses = [row["val_loss"] for row in history if row.get("val_loss") is not None]
+    last = history[-1] if history else {}
+    gap = None
+    if last.get("accuracy") is not None and last.get("val_accuracy") is not None:
+        gap = last["accuracy"] - last["val_accuracy"]
+    tail = losses[-(RISING_EPOCHS + 1) :]
+    return {
+        "train_val_gap": gap,
+        "best_val_epoch": int(losses.index(min(losses))) + 1 if losses else None,
+        "val_loss_rising": len(tail) == RISING_EPOCHS + 1 and all(b > a for a, b in itertools.pairwise(tail)),
+    }
 
 
 def trials_frame(records: Iterable[TrialRecord], param_order: list[str] | None = None) -> pd.DataFrame:
@@ -29,6 +48,7 @@ def trials_frame(records: Iterable[TrialRecord], param_order: list[str] | None =
         row: dict[str, Any] = {"trial": record.trial, "state": record.state, "value": record.value}
         row |= {f"params_{k}": v for k, v in record.params.items()}
         row |= {k: record.result.get(k) for k in RESULT_FIELDS}
+        row |= overfitting(record.history)
         row |= {
             "fail_reason": record.fail_reason,
             "seed": record.seed,
@@ -37,10 +57,20 @@ def trials_frame(records: Iterable[TrialRecord], param_order: list[str] | None =
             "config": json.dumps(record.config, sort_keys=True),
         }
         rows.append(row)
-    columns = ["trial", "state", "value", *(f"params_{n}" for n in names), *RESULT_FIELDS, *_TAIL]
+    columns = ["trial", "state", "value", *(f"params_{n}" for n in names), *RESULT_FIELDS, *OVERFITTING, *_TAIL]
     frame = pd.DataFrame(rows, columns=columns)
     frame["reached_threshold"] = frame["reached_threshold"].astype("boolean")
-    for column in ("trial", "epochs_run", "epochs_to_threshold", "conv_layers", "pool_layers", "param_count", "seed"):
+    frame["val_loss_rising"] = frame["val_loss_rising"].astype("boolean")
+    for column in (
+        "trial",
+        "epochs_run",
+        "epochs_to_threshold",
+        "conv_layers",
+        "pool_layers",
+        "param_count",
+        "seed",
+        "best_val_epoch",
+    ):
         frame[column] = pd.to_numeric(frame[column]).astype("Int64")
     return frame.sort_values("trial", ignore_index=True)
 
@@ -78,9 +108,10 @@ def leaderboard(
     shown = ["rank", "trial", "state"]
     if objective.needs_stop:
         shown += ["reached_threshold", "epochs_to_threshold", "seconds_to_threshold", "best_stop_metric"]
-    shown += [*params, "epochs_run", "train_accuracy", "val_accuracy", "test_accuracy"]
+    shown += [*params, "epochs_run", "train_accuracy", "val_accuracy", "test_accuracy", *OVERFITTING]
     shown += ["param_count", "fit_seconds", "seconds_per_epoch"]
-    board = finished[shown].reset_index(drop=True)
+    # Tables written by an older cnn-tune may lack a column: show what the table has.
+    board = finished[[c for c in shown if c in finished.columns]].reset_index(drop=True)
     board.columns = [c.removeprefix("params_") for c in board.columns]
     return board.head(top) if top else board
 
