@@ -60,7 +60,16 @@ def _load() -> dict[str, Any]:
             ) from None
         _modules["tf"] = tensorflow
         _modules["keras"] = keras_module
+        _set_threads(tensorflow)
     return _modules
+
+
+def _set_threads(tf: Any) -> None:
+    """CNN_TUNE_THREADS, set by `--workers`, gives each worker its share of the cores."""
+    threads = os.environ.get("CNN_TUNE_THREADS")
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 def _load_keras_tuner() -> Any:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from tuner import __version__
-from tuner.errors import CnnTuneError, Terminated
+from tuner.errors import CnnTuneError, raise_terminated
 
 app = typer.Typer(
     name="cnn-tune",
@@ -159,6 +159,10 @@ def run(
     storage: str | None = typer.Option(
         None, "--storage", help="Optuna storage URL (default: a journal file in the run folder)."
     ),
+    workers: int = typer.Option(1, "--workers", help="Trial processes sharing the study (cores split between them)."),
+    stop_when_found: bool = typer.Option(
+        False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no leaderboard."),
 ) -> None:
     """Search a space; running the same command again resumes the run."""
@@ -180,10 +184,12 @@ def run(
         out=out,
         name=name,
         storage=storage,
+        workers=workers,
+        stop_when_found=stop_when_found,
         command=["cnn-tune", *sys.argv[1:]],
     )
     observer = QuietProgress(console) if quiet else RichProgress(console)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, raise_terminated)
     outcome = run_search(settings, observer)
     if outcome.interrupted:
         errors.print(f"interrupted: finished trials are saved in {outcome.store.path}; run the same command to resume")
@@ -204,10 +210,6 @@ _WIDE_ONLY = (
     "train_val_gap",
     "best_val_epoch",
 )
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated("interrupted by SIGTERM")
 
 
 def _print_board(result: Any, top: int) -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["WORKER_DIED", "CnnTuneError", "Terminated", "TrialFailed", "TrialPruned", "interruption"]
+__all__ = [
+    "WORKER_DIED",
+    "CnnTuneError",
+    "Terminated",
+    "TrialFailed",
+    "TrialPruned",
+    "interruption",
+    "raise_terminated",
+]
 
 
 class CnnTuneError(Exception):
@@ -35,3 +43,8 @@ WORKER_DIED = "interrupted: its worker process ended mid-trial"
 def interruption(exc: KeyboardInterrupt) -> str:
     """The fail reason of a trial stopped by Ctrl-C or SIGTERM."""
     return "interrupted by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """A SIGTERM handler: stop the way Ctrl-C stops, so the running trial is marked and tables written."""
+    raise Terminated("interrupted by SIGTERM")

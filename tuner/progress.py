@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tuner.observer import Observer
 from tuner.records import TrialRecord
 
-__all__ = ["QuietProgress", "RichProgress", "trial_line"]
+__all__ = ["QuietProgress", "RichProgress", "WorkerLines", "trial_line"]
 
 
 def trial_line(record: TrialRecord) -> str:
@@ -46,6 +46,19 @@ class QuietProgress(Observer):
 
     def message(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
+
+
+class WorkerLines(Observer):
+    """What a worker process prints: the stop rule's message and a line per finished trial."""
+
+    def __init__(self, index: int) -> None:
+        self.prefix = f"[worker {index}] "
+
+    def message(self, text: str) -> None:
+        print(self.prefix + text, flush=True)
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        print(self.prefix + trial_line(record), flush=True)
 
 
 class RichProgress(QuietProgress):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.metadata
+import multiprocessing
+import os
 import platform
+import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 from tuner.data import Dataset, load_dataset
 from tuner.engines import get_engine
 from tuner.engines.base import Engine, SearchJob, TrialRunner
-from tuner.errors import CnnTuneError, Terminated
+from tuner.errors import CnnTuneError, Terminated, raise_terminated
 from tuner.observer import Observer
 from tuner.records import TrialRecord
 from tuner.reports import history_frame, leaderboard, summarize, trials_frame
@@ -43,6 +46,8 @@ class SearchSettings:
     out: Path = Path("reports")
     name: str | None = None
     storage: str | None = None
+    workers: int = 1
+    stop_when_found: bool = False
     command: list[str] = field(default_factory=list)
 
     def check(self) -> None:
@@ -54,6 +59,8 @@ class SearchSettings:
         ):
             if value is not None and value < low:
                 raise CnnTuneError(f"{option}: must be at least {low}, got {value}")
+        if not 1 <= self.workers <= 64:
+            raise CnnTuneError(f"--workers: must be between 1 and 64, got {self.workers}")
         if self.timeout is not None and self.timeout <= 0:
             raise CnnTuneError(f"--timeout: must be a positive number of seconds, got {self.timeout:g}")
 
@@ -117,10 +124,44 @@ def _record(
     }
 
 
+def threads_per_worker(workers: int) -> int:
+    """Each of `workers` processes gets an equal share of this machine's cores (at least one)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _worker(settings: SearchSettings, run_trial: TrialRunner | None, threads: int, index: int) -> None:
+    """A worker process: joins the run and runs trials until the study-wide count or time is reached."""
+    os.environ["CNN_TUNE_THREADS"] = str(threads)
+    signal.signal(signal.SIGTERM, raise_terminated)
+    from tuner.progress import WorkerLines
+
+    run_search(replace(settings, workers=1), WorkerLines(index), run_trial, join=True)
+
+
+def _start_workers(settings: SearchSettings, run_trial: TrialRunner | None) -> list[Any]:
+    threads = threads_per_worker(settings.workers)
+    os.environ.setdefault("CNN_TUNE_THREADS", str(threads))  # this process is worker 1
+    context = multiprocessing.get_context("spawn")  # nothing of TensorFlow's state is inherited
+    workers = [
+        context.Process(target=_worker, args=(settings, run_trial, threads, index), name=f"cnn-tune worker {index}")
+        for index in range(2, settings.workers + 1)
+    ]
+    for process in workers:
+        process.start()
+    return workers
+
+
 def run_search(
-    settings: SearchSettings, observer: Observer | None = None, run_trial: TrialRunner | None = None
+    settings: SearchSettings,
+    observer: Observer | None = None,
+    run_trial: TrialRunner | None = None,
+    join: bool = False,
 ) -> SearchOutcome:
-    """Run (or resume) the search `settings` describe; tables are rewritten after every trial."""
+    """Run (or resume) the search `settings` describe; tables are rewritten after every trial.
+
+    With `settings.workers` > 1 this process and workers - 1 more share the run's study, each
+    with its share of the cores; `run_trial` (None for the real trainer) must then be picklable.
+    """
     settings.check()
     space = load_space(settings.space)
     if settings.max_epochs:
@@ -143,8 +184,10 @@ def run_search(
         "max_epochs": settings.max_epochs,
         "seed": settings.seed,
     }
+    if settings.workers > 1 and engine.name != "optuna":
+        raise CnnTuneError("--workers: parallel trials share an optuna study; use --engine optuna")
     run = _record(settings, space, engine, dataset, name, storage)
-    resumed = store.prepare(identity, run)
+    resumed = store.prepare(identity, run, join)
     job = SearchJob(
         space=space,
         run_trial=run_trial or trainer_runner(space, dataset),
@@ -156,11 +199,21 @@ def run_search(
         seed=settings.seed,
         observer=observer or Observer(),
         save=lambda records: _save(store, space, run, records),
+        stop_when_found=settings.stop_when_found,
     )
+    workers = _start_workers(settings, run_trial) if settings.workers > 1 else []
     try:
         records = engine.search(job)
     except KeyboardInterrupt as exc:
+        for process in workers:
+            process.terminate()  # SIGTERM: each marks its running trial and writes the tables
         return SearchOutcome(
             store, [], resumed, interrupted=True, exit_code=143 if isinstance(exc, Terminated) else 130
         )
+    finally:
+        for process in workers:
+            process.join()
+    if workers:
+        records = engine.collect(job)
+        job.save(records)
     return SearchOutcome(store, records, resumed)

@@ -68,8 +68,9 @@ class RunStore:
         except (OSError, json.JSONDecodeError) as exc:
             raise CnnTuneError(f"{self.path / self.RUN_FILE}: cannot read the run record: {exc}") from None
 
-    def prepare(self, identity: dict[str, Any], record: dict[str, Any]) -> bool:
-        """Create the run folder, or check that an existing one holds the same search; True when resuming."""
+    def prepare(self, identity: dict[str, Any], record: dict[str, Any], join: bool = False) -> bool:
+        """Create the run folder, or check that an existing one holds the same search; True when resuming.
+        A worker joining a run (`join`) only checks."""
         run_file = self.path / self.RUN_FILE
         if run_file.exists():
             previous = self.read_run()
@@ -81,8 +82,9 @@ class RunStore:
                     f"{self.path} holds another search ({detail}); pass --name NEW to start a new run, "
                     "or repeat the original command to resume it"
                 )
-            resumed = {**previous, "resumed": previous.get("resumed", 0) + 1, "last_command": record["command"]}
-            write_atomic(run_file, json.dumps(resumed, indent=2, default=str) + "\n")
+            if not join:
+                resumed = {**previous, "resumed": previous.get("resumed", 0) + 1, "last_command": record["command"]}
+                write_atomic(run_file, json.dumps(resumed, indent=2, default=str) + "\n")
             return True
         if self.path.exists() and any(self.path.iterdir()):
             raise CnnTuneError(f"{self.path} exists and is not a cnn-tune run folder; choose another --name or --out")

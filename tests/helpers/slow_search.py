@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import scripted_runner
 
-from tuner.cli import _terminate
+from tuner.errors import raise_terminated
 from tuner.search import SearchSettings, run_search
 
 ENGINE = sys.argv[3] if len(sys.argv) > 3 else "optuna"
@@ -35,7 +35,7 @@ def slow(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
     return inner(config, seed, sleepy, say)
 
 
-signal.signal(signal.SIGTERM, _terminate)
+signal.signal(signal.SIGTERM, raise_terminated)
 outcome = run_search(
     SearchSettings(
         space="exercise3",

@@ -36,6 +36,7 @@ class SearchJob:
     observer: Observer
     save: Callable[[list[TrialRecord]], None]
     max_consecutive_failures: int = 5
+    stop_when_found: bool = False
 
 
 class Session:
@@ -43,12 +44,22 @@ class Session:
     what to do after each one (save the tables, tell the observer, give up after repeated failures)."""
 
     def __init__(
-        self, job: SearchJob, target: int, finished: Callable[[], int], records: Callable[[], list[TrialRecord]]
+        self,
+        job: SearchJob,
+        target: int,
+        finished: Callable[[], int],
+        records: Callable[[], list[TrialRecord]],
+        claimed: Callable[[], int] | None = None,
+        found: Callable[[], bool] | None = None,
     ) -> None:
+        """`claimed` counts finished trials plus those other workers are running (default: finished);
+        `found` says whether some trial has met the stop rule (for --stop-when-found)."""
         self.job = job
         self.target = target
         self.finished = finished
         self.records = records
+        self.claimed = claimed or finished
+        self.found = found or (lambda: False)
         self.deadline = None if job.timeout is None else time.monotonic() + job.timeout
         self.failures: list[str] = []
 
@@ -57,7 +68,11 @@ class Session:
 
     def should_stop(self) -> bool:
         timed_out = self.deadline is not None and time.monotonic() >= self.deadline
-        return timed_out or self.finished() >= self.target
+        return timed_out or self.claimed() >= self.target or self.abandon()
+
+    def abandon(self) -> bool:
+        """With --stop-when-found: some trial met the stop rule, so running trials may stop too."""
+        return self.job.stop_when_found and self.found()
 
     def save(self) -> None:
         self.job.save(self.records())
@@ -102,6 +117,10 @@ class Engine(ABC):
     def storage_label(self, job_folder: Path, storage: str | None) -> str:
         """Where the engine keeps its state, as run.json records it."""
         return storage or str(job_folder)
+
+    def collect(self, job: SearchJob) -> list[TrialRecord]:
+        """Every trial of the study as records, without running any (after parallel workers end)."""
+        raise NotImplementedError
 
     @abstractmethod
     def search(self, job: SearchJob) -> list[TrialRecord]:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from tuner.backend import kt
 from tuner.engines.base import Engine, SearchJob, Session
-from tuner.engines.pruning import exact_stop_reason, fastest
+from tuner.engines.pruning import FOUND_ELSEWHERE, exact_stop_reason, fastest
 from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
 from tuner.space import Param, Space
@@ -155,6 +155,8 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):  # type: ignore[misc]
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
             job.observer.epoch_ended(record.trial, epoch, epochs, logs)
+            if self.session is not None and self.session.abandon():
+                raise TrialPruned(FOUND_ELSEWHERE)
             if self.engine.pruner == "exact":
                 reason = exact_stop_reason(
                     epoch, fastest((r.trial, r.result) for r in self.book.all() if r.state == "complete")
@@ -273,6 +275,9 @@ class KerasTunerEngine(Engine):
                 oracle._save_trial(trial)
         oracle.save()
 
+    def collect(self, job: SearchJob) -> list[TrialRecord]:
+        return RecordBook(job.folder / "kt_trials").all()
+
     def search(self, job: SearchJob) -> list[TrialRecord]:
         project = job.folder / _PROJECT
         self._check_state_files(project)
@@ -284,7 +289,11 @@ class KerasTunerEngine(Engine):
         # keras-tuner reloads only when its tuner file exists, and writes it first after a trial:
         # write it now, or a run killed in its first trial would start over with other values.
         tuner.save()
-        session = Session(job, job.trials, book.finished, book.all)
+
+        def found() -> bool:
+            return fastest((r.trial, r.result) for r in book.all() if r.state == "complete") is not None
+
+        session = Session(job, job.trials, book.finished, book.all, found=found)
         tuner.session = session
         oracle.should_stop = session.should_stop
         session.start()

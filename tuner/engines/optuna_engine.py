@@ -13,7 +13,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.engines.base import Engine, SearchJob, Session
-from tuner.engines.pruning import ExactThresholdPruner
+from tuner.engines.pruning import FOUND_ELSEWHERE, ExactThresholdPruner, fastest
 from tuner.engines.workers import this_worker, worker_is_dead
 from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
@@ -195,7 +195,7 @@ class OptunaEngine(Engine):
                 storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
                 self._requeue(study, t)
 
-    def _one_trial(self, study: optuna.Study, job: SearchJob) -> TrialRecord:
+    def _one_trial(self, study: optuna.Study, job: SearchJob, session: Session) -> TrialRecord:
         trial = study.ask()
         trial.set_user_attr("worker", this_worker())
         config = suggest(trial, job.space)
@@ -210,6 +210,8 @@ class OptunaEngine(Engine):
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
             job.observer.epoch_ended(trial.number, epoch, epochs, logs)
+            if session.abandon():
+                raise TrialPruned(FOUND_ELSEWHERE)
             trial.report(job.space.objective.intermediate(logs, stop), epoch)
             if trial.should_prune():
                 reason = getattr(pruner, "reason", None) or f"{type(pruner).__name__} at epoch {epoch}"
@@ -236,6 +238,9 @@ class OptunaEngine(Engine):
             study.tell(trial, state=TrialState.FAIL)
         return to_record(study._storage.get_trial(trial._trial_id))
 
+    def collect(self, job: SearchJob) -> list[TrialRecord]:
+        return _records(self.study(job))
+
     def search(self, job: SearchJob) -> list[TrialRecord]:
         study = self.study(job)
         self._recover(study)
@@ -246,15 +251,22 @@ class OptunaEngine(Engine):
         def finished() -> int:
             return len(study.get_trials(deepcopy=False, states=_FINISHED))
 
-        def records() -> list[TrialRecord]:
-            return [to_record(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+        def claimed() -> int:
+            return len(study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING)))
 
-        session = Session(job, target, finished, records)
+        def found() -> bool:
+            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            return fastest((t.number, t.user_attrs.get("result", {})) for t in done) is not None
+
+        def records() -> list[TrialRecord]:
+            return _records(study)
+
+        session = Session(job, target, finished, records, claimed, found)
         session.start()
         try:
             while not session.should_stop():
                 try:
-                    record = self._one_trial(study, job)
+                    record = self._one_trial(study, job, session)
                 except BaseException:
                     session.save()
                     raise
@@ -262,6 +274,10 @@ class OptunaEngine(Engine):
         finally:
             session.finish()
         return records()
+
+
+def _records(study: optuna.Study) -> list[TrialRecord]:
+    return [to_record(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
 
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):

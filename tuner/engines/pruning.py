@@ -8,7 +8,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["ExactThresholdPruner", "exact_stop_reason", "fastest"]
+__all__ = ["FOUND_ELSEWHERE", "ExactThresholdPruner", "exact_stop_reason", "fastest"]
+
+FOUND_ELSEWHERE = "another trial met the stop rule (--stop-when-found)"
 
 
 def fastest(results: Iterable[tuple[int, dict[str, Any]]]) -> tuple[int, int] | None:

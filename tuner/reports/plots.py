@@ -85,7 +85,7 @@ def importance_data(trials: pd.DataFrame, space: Space, seed: int = 0) -> pd.Dat
         study.add_trial(
             optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params}, value=value)
         )
-    values = [t.value for t in study.trials]
+    values = [float(t.value) for t in study.trials if t.value is not None]
     if len(values) < 2 or max(values) == min(values):
         # Every trial scored the same: nothing to apportion (and fANOVA would refuse).
         return pd.DataFrame({"param": [], "importance": []})

@@ -1,0 +1,81 @@
+"""--workers: several processes share one optuna study; the study-wide count holds exactly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import scripted_runner
+
+from tuner.errors import CnnTuneError
+from tuner.search import SearchSettings, run_search, threads_per_worker
+
+HELPER = Path(__file__).resolve().parent / "helpers" / "parallel_search.py"
+
+
+def run_helper(out: Path, trials: int, workers: int, data: Path, *extra: str) -> subprocess.CompletedProcess:
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CNN_TUNE_DATA": str(data), "CNN_TUNE_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(HELPER), str(out), str(trials), str(workers), *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_three_workers_share_the_study_exactly(tmp_path: Path, tiny_data: Path) -> None:
+    done = run_helper(tmp_path, 9, 3, tiny_data)
+    assert done.returncode == 0, done.stderr
+    trials = pd.read_csv(tmp_path / "exercise3-optuna-tpe" / "trials.csv")
+    assert (trials["state"] == "complete").sum() == 9 and len(trials) == 9  # none doubled, none beyond the count
+    assert trials["trial"].is_unique and trials["seed"].is_unique
+    pids = set((tmp_path / "pids").read_text().split())
+    assert len(pids) == 3  # the trials really ran in three processes
+    assert "[worker 2] trial" in done.stdout and "[worker 3] trial" in done.stdout
+
+
+def test_stop_when_found_ends_every_worker(tmp_path: Path, tiny_data: Path) -> None:
+    done = run_helper(tmp_path, 50, 2, tiny_data, "found")
+    assert done.returncode == 0, done.stderr
+    trials = pd.read_csv(tmp_path / "exercise3-optuna-tpe" / "trials.csv")
+    reached = trials[trials["reached_threshold"] == True]  # noqa: E712
+    assert len(reached) >= 1 and len(trials) < 50
+    first_done = pd.to_datetime(reached["finished"]).min()
+    # Nothing started after the first trial met the stop rule, give or take the clock's second.
+    assert (pd.to_datetime(trials["started"]) <= first_done + pd.Timedelta(seconds=1)).all()
+    abandoned = trials[trials["fail_reason"].fillna("").str.contains("--stop-when-found")]
+    assert set(abandoned["state"]) <= {"pruned"}
+
+
+def test_stop_when_found_in_one_process(tmp_path: Path, tiny_data: Path) -> None:
+    outcome = run_search(
+        SearchSettings(space="exercise3", out=tmp_path, trials=20, stop_when_found=True, pruner="none"),
+        run_trial=scripted_runner(),
+    )
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    assert len(trials) == 1 and bool(trials["reached_threshold"].iloc[0])
+
+
+def test_threads_are_split_between_workers() -> None:
+    cores = os.cpu_count() or 1
+    assert threads_per_worker(1) == cores
+    assert threads_per_worker(cores) == 1
+    assert threads_per_worker(cores * 4) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"workers": 0}, r"--workers: must be between 1 and 64, got 0"),
+        ({"workers": 2, "engine": "keras-tuner"}, r"--workers: parallel trials share an optuna study"),
+    ],
+)
+def test_bad_worker_options(tmp_path: Path, tiny_data: Path, options: dict, message: str) -> None:
+    with pytest.raises(CnnTuneError, match=message):
+        run_search(SearchSettings(space="exercise3", out=tmp_path, **options), run_trial=scripted_runner())
