@@ -74,6 +74,7 @@ def test_threads_are_split_between_workers() -> None:
     [
         ({"workers": 0}, r"--workers: must be between 1 and 64, got 0"),
         ({"workers": 2, "engine": "keras-tuner"}, r"--workers: parallel trials share an optuna study"),
+        ({"trials_per_gpu": 0}, r"--trials-per-gpu: must be at least 1, got 0"),
     ],
 )
 def test_bad_worker_options(tmp_path: Path, tiny_data: Path, options: dict, message: str) -> None:

@@ -65,11 +65,19 @@ def _load() -> dict[str, Any]:
 
 
 def _set_threads(tf: Any) -> None:
-    """CNN_TUNE_THREADS, set by `--workers`, gives each worker its share of the cores."""
+    """The worker's placement (tuner.devices): its share of the cores, GPU memory growth so that
+    several trials fit on one GPU, and the optional mixed precision."""
     threads = os.environ.get("CNN_TUNE_THREADS")
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
         tf.config.threading.set_inter_op_parallelism_threads(1)
+    if os.environ.get("CNN_TUNE_MEMORY_GROWTH"):
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    if os.environ.get("CNN_TUNE_MIXED_PRECISION"):
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
 
 
 def _load_keras_tuner() -> Any:

@@ -159,7 +159,13 @@ def run(
     storage: str | None = typer.Option(
         None, "--storage", help="Optuna storage URL (default: a journal file in the run folder)."
     ),
-    workers: int = typer.Option(1, "--workers", help="Trial processes sharing the study (cores split between them)."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Trial processes sharing the study (default: one per GPU, else 1; cores are split)."
+    ),
+    gpus: str = typer.Option("all", "--gpus", help="all (every GPU TensorFlow sees), none, or numbers such as 0,1."),
+    trials_per_gpu: int = typer.Option(1, "--trials-per-gpu", help="Trials side by side on each GPU."),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in mixed_float16 (GPU)."),
+    xla: bool = typer.Option(False, "--xla", help="Compile the training step with XLA."),
     stop_when_found: bool = typer.Option(
         False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
     ),
@@ -185,6 +191,10 @@ def run(
         name=name,
         storage=storage,
         workers=workers,
+        gpus=gpus,
+        trials_per_gpu=trials_per_gpu,
+        mixed_precision=mixed_precision,
+        xla=xla,
         stop_when_found=stop_when_found,
         command=["cnn-tune", *sys.argv[1:]],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tuner.architecture import HYPERPARAMETERS, layer_plan
@@ -40,6 +41,7 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
         optimizer=_OPTIMIZERS[optimizer](learning_rate=rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        jit_compile=bool(os.environ.get("CNN_TUNE_XLA")),
     )
     return model
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.data import Dataset, load_dataset
+from tuner.devices import Placement, plan_workers, visible_gpus
 from tuner.engines import get_engine
 from tuner.engines.base import Engine, SearchJob, TrialRunner
 from tuner.errors import CnnTuneError, Terminated, raise_terminated
@@ -46,7 +47,11 @@ class SearchSettings:
     out: Path = Path("reports")
     name: str | None = None
     storage: str | None = None
-    workers: int = 1
+    workers: int | None = None
+    gpus: str = "all"
+    trials_per_gpu: int = 1
+    mixed_precision: bool = False
+    xla: bool = False
     stop_when_found: bool = False
     command: list[str] = field(default_factory=list)
 
@@ -59,7 +64,7 @@ class SearchSettings:
         ):
             if value is not None and value < low:
                 raise CnnTuneError(f"{option}: must be at least {low}, got {value}")
-        if not 1 <= self.workers <= 64:
+        if self.workers is not None and not 1 <= self.workers <= 64:
             raise CnnTuneError(f"--workers: must be between 1 and 64, got {self.workers}")
         if self.timeout is not None and self.timeout <= 0:
             raise CnnTuneError(f"--timeout: must be a positive number of seconds, got {self.timeout:g}")
@@ -120,31 +125,45 @@ def _record(
         "dataset": dataset.describe()
         | {"spec": settings.dataset or space.dataset, "train_limit": settings.train_limit},
         "storage": mask_url(storage),
+        "workers": settings.workers,
+        "gpus": settings.gpus,
+        "trials_per_gpu": settings.trials_per_gpu,
+        "mixed_precision": settings.mixed_precision,
+        "xla": settings.xla,
         "versions": versions(),
     }
 
 
 def threads_per_worker(workers: int) -> int:
-    """Each of `workers` processes gets an equal share of this machine's cores (at least one)."""
+    """Each of `workers` CPU processes gets an equal share of this machine's cores (at least one)."""
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _worker(settings: SearchSettings, run_trial: TrialRunner | None, threads: int, index: int) -> None:
+def _options_env(settings: SearchSettings) -> dict[str, str]:
+    env = {}
+    if settings.mixed_precision:
+        env["CNN_TUNE_MIXED_PRECISION"] = "1"
+    if settings.xla:
+        env["CNN_TUNE_XLA"] = "1"
+    return env
+
+
+def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: Placement) -> None:
     """A worker process: joins the run and runs trials until the study-wide count or time is reached."""
-    os.environ["CNN_TUNE_THREADS"] = str(threads)
+    os.environ.update(placement.env | _options_env(settings))
     signal.signal(signal.SIGTERM, raise_terminated)
     from tuner.progress import WorkerLines
 
-    run_search(replace(settings, workers=1), WorkerLines(index), run_trial, join=True)
+    run_search(replace(settings, workers=1, gpus="none"), WorkerLines(placement.index), run_trial, join=True)
 
 
-def _start_workers(settings: SearchSettings, run_trial: TrialRunner | None) -> list[Any]:
-    threads = threads_per_worker(settings.workers)
-    os.environ.setdefault("CNN_TUNE_THREADS", str(threads))  # this process is worker 1
-    context = multiprocessing.get_context("spawn")  # nothing of TensorFlow's state is inherited
+def _start_workers(settings: SearchSettings, run_trial: TrialRunner | None, placements: list[Placement]) -> list[Any]:
+    """This process is the first worker; the others are spawned (nothing of TensorFlow is inherited)."""
+    os.environ.update(placements[0].env | _options_env(settings))
+    context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_worker, args=(settings, run_trial, threads, index), name=f"cnn-tune worker {index}")
-        for index in range(2, settings.workers + 1)
+        context.Process(target=_worker, args=(settings, run_trial, p), name=f"cnn-tune worker {p.index}")
+        for p in placements[1:]
     ]
     for process in workers:
         process.start()
@@ -184,7 +203,14 @@ def run_search(
         "max_epochs": settings.max_epochs,
         "seed": settings.seed,
     }
-    if settings.workers > 1 and engine.name != "optuna":
+    placements = (
+        []
+        if join
+        else plan_workers(
+            settings.gpus, visible_gpus() if settings.gpus != "none" else [], settings.workers, settings.trials_per_gpu
+        )
+    )
+    if len(placements) > 1 and engine.name != "optuna":
         raise CnnTuneError("--workers: parallel trials share an optuna study; use --engine optuna")
     run = _record(settings, space, engine, dataset, name, storage)
     resumed = store.prepare(identity, run, join)
@@ -201,7 +227,7 @@ def run_search(
         save=lambda records: _save(store, space, run, records),
         stop_when_found=settings.stop_when_found,
     )
-    workers = _start_workers(settings, run_trial) if settings.workers > 1 else []
+    workers = _start_workers(settings, run_trial, placements) if placements else []
     try:
         records = engine.search(job)
     except KeyboardInterrupt as exc:
