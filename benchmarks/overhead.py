@@ -1,0 +1,91 @@
+"""Overhead: epoch time of one configuration inside cnn-tune vs a plain `model.fit` of the same model.
+
+    CNN_TUNE_DATA=../shared/datasets python benchmarks/overhead.py [--repeats 3] [--epochs 3] [--batch 128]
+
+The two are alternated (A B A B ...) in one process on the same data, so machine noise hits both;
+the first epoch of each fit (graph tracing) is left out. Prints the median seconds per epoch of
+each and their ratio (goal: cnn-tune / plain <= 1.03).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from tuner.backend import keras
+from tuner.data import load_dataset
+from tuner.trainer import train_trial
+
+
+def plain_fit(data, batch: int, epochs: int, seed: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """What a learner writes: the course's model, model.fit on the arrays."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            seconds.append(time.perf_counter() - self.start)
+
+    seconds: list[float] = []
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=batch,
+        epochs=epochs,
+        validation_data=(data.x_val, data.y_val),
+        callbacks=[Timer()],
+        verbose=0,
+    )
+    return seconds
+
+
+def tuner_fit(data, batch: int, epochs: int, seed: int) -> list[float]:  # type: ignore[no-untyped-def]
+    config = {
+        "conv_layers": 1,
+        "filters": 32,
+        "kernel_size": 3,
+        "dense_units": 128,
+        "dropout": 0.0,
+        "learning_rate": 1e-3,
+        "batch_size": batch,
+        "epochs": epochs,
+    }
+    result = train_trial(config, data, seed=seed, say=lambda text: None)
+    return [row["seconds"] for row in result.history]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=128)
+    args = parser.parse_args()
+    data = load_dataset("mnist")
+    times: dict[str, list[float]] = {"plain model.fit": [], "cnn-tune trial": []}
+    for repeat in range(args.repeats):
+        for name, fit in (("plain model.fit", plain_fit), ("cnn-tune trial", tuner_fit)):
+            epochs = fit(data, args.batch, args.epochs, seed=repeat)
+            times[name] += epochs[1:]  # the first epoch traces the graph
+            print(f"repeat {repeat + 1} {name}: " + " ".join(f"{s:.2f}" for s in epochs), flush=True)
+    plain, ours = (statistics.median(times[k]) for k in times)
+    print(f"\nbatch {args.batch}, {args.repeats} repeats x {args.epochs} epochs, first epoch of each left out")
+    print(f"median s/epoch: plain model.fit {plain:.3f}, cnn-tune trial {ours:.3f}, ratio {ours / plain:.3f}")
+
+
+if __name__ == "__main__":
+    main()
