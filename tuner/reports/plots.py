@@ -86,8 +86,8 @@ def importance_data(trials: pd.DataFrame, space: Space, seed: int = 0) -> pd.Dat
             optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params}, value=value)
         )
     values = [float(t.value) for t in study.trials if t.value is not None]
-    if len(values) < 2 or max(values) == min(values):
-        # Every trial scored the same: nothing to apportion (and fANOVA would refuse).
+    if not distributions or len(values) < 2 or max(values) == min(values):
+        # Nothing searched, or every trial scored the same: nothing to apportion (fANOVA would refuse).
         return pd.DataFrame({"param": [], "importance": []})
     scores = optuna.importance.get_param_importances(
         study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
