@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from conftest import scripted_runner
 
+from tuner.devices import threads_per_worker
 from tuner.errors import CnnTuneError
-from tuner.search import SearchSettings, run_search, threads_per_worker
+from tuner.search import SearchSettings, run_search
 
 HELPER = Path(__file__).resolve().parent / "helpers" / "parallel_search.py"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tuner.errors import CnnTuneError
 
-__all__ = ["Placement", "plan_workers", "visible_gpus"]
+__all__ = ["Placement", "plan_workers", "threads_per_worker", "visible_gpus"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ def _parse(option: str, visible: list[str]) -> list[str]:
     return chosen
 
 
+def threads_per_worker(workers: int) -> int:
+    """Each of `workers` CPU processes gets an equal share of this machine's cores (at least one)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def plan_workers(gpus: str, visible: list[str], workers: int | None, trials_per_gpu: int = 1) -> list[Placement]:
     """One placement per worker: K per chosen GPU with memory growth on, or `workers` CPU workers
     with the cores split between them."""
@@ -81,5 +86,5 @@ def plan_workers(gpus: str, visible: list[str], workers: int | None, trials_per_
     count = workers or 1
     env = {"CUDA_VISIBLE_DEVICES": "-1"} if visible else {}  # --gpus none on a machine with GPUs
     if count > 1:  # one worker keeps TensorFlow's own thread settings
-        env["CNN_TUNE_THREADS"] = str(max(1, (os.cpu_count() or 1) // count))
+        env["CNN_TUNE_THREADS"] = str(threads_per_worker(count))
     return [Placement(i + 1, dict(env)) for i in range(count)]

@@ -134,11 +134,6 @@ def _record(
     }
 
 
-def threads_per_worker(workers: int) -> int:
-    """Each of `workers` CPU processes gets an equal share of this machine's cores (at least one)."""
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def _options_env(settings: SearchSettings) -> dict[str, str]:
     env = {}
     if settings.mixed_precision:
