@@ -74,6 +74,24 @@ def tiny_data(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data_root
 
 
+GRID_CELLS = [(16, 3), (16, 5), (32, 3), (32, 5), (64, 3), (64, 5)]
+
+
+def grid_space(folder: Path) -> Path:
+    """exercise3 with only filters and kernel size searched: a grid of the six GRID_CELLS."""
+    text = (SPACES / "exercise3.yaml").read_text()
+    for old, new in (
+        ("learning_rate: {float: [0.0003, 0.003], log: true}", "learning_rate: 0.001"),
+        ("dropout: {float: [0.0, 0.3], step: 0.1}", "dropout: 0.0"),
+        ("dense_units: {int: [64, 256], step: 64}", "dense_units: 128"),
+        ("batch_size: {choice: [32, 64, 128]}", "batch_size: 32"),
+    ):
+        text = text.replace(old, new)
+    path = folder / "grid.yaml"
+    path.write_text(text)
+    return path
+
+
 def scripted_runner(
     speed: Callable[[dict[str, Any]], float] = lambda c: c.get("filters", 32) / 32,
     fail_when: Callable[[dict[str, Any]], str | None] = lambda c: None,

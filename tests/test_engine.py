@@ -5,7 +5,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import SPACES, scripted_runner
+from conftest import GRID_CELLS, grid_space, scripted_runner
 
 from tuner.errors import CnnTuneError
 from tuner.observer import Observer
@@ -150,25 +150,9 @@ def test_ctrl_c_marks_the_running_trial_and_resume_reruns_its_slot(tmp_path: Pat
 
 
 def test_grid_runs_the_whole_table(tmp_path: Path, tiny_data: Path) -> None:
-    space = tmp_path / "grid.yaml"
-    space.write_text(
-        (SPACES / "exercise3.yaml")
-        .read_text()
-        .replace("learning_rate: {float: [0.0003, 0.003], log: true}", "learning_rate: 0.001")
-        .replace("dropout: {float: [0.0, 0.3], step: 0.1}", "dropout: 0.0")
-        .replace("dense_units: {int: [64, 256], step: 64}", "dense_units: 128")
-        .replace("batch_size: {choice: [32, 64, 128]}", "batch_size: 32")
-    )
     runner = scripted_runner()
-    search(tmp_path, runner, space=str(space), algorithm="grid", trials=100, pruner="none")
-    assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == [
-        (16, 3),
-        (16, 5),
-        (32, 3),
-        (32, 5),
-        (64, 3),
-        (64, 5),
-    ]
+    search(tmp_path, runner, space=str(grid_space(tmp_path)), algorithm="grid", trials=100, pruner="none")
+    assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == GRID_CELLS
 
 
 def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> None:

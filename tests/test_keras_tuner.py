@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from conftest import scripted_runner
+from conftest import GRID_CELLS, grid_space, scripted_runner
 
 from tuner.errors import CnnTuneError
 from tuner.observer import Observer
@@ -102,26 +102,9 @@ def test_hyperband_budgets_epochs(tmp_path: Path, tiny_data: Path) -> None:
 
 
 def test_grid_runs_every_combination_once(tmp_path: Path, tiny_data: Path) -> None:
-    space = tmp_path / "grid.yaml"
-    text = (Path(__file__).parent.parent / "search_spaces" / "exercise3.yaml").read_text()
-    for old, new in (
-        ("learning_rate: {float: [0.0003, 0.003], log: true}", "learning_rate: 0.001"),
-        ("dropout: {float: [0.0, 0.3], step: 0.1}", "dropout: 0.0"),
-        ("dense_units: {int: [64, 256], step: 64}", "dense_units: 128"),
-        ("batch_size: {choice: [32, 64, 128]}", "batch_size: 32"),
-    ):
-        text = text.replace(old, new)
-    space.write_text(text)
     runner = scripted_runner()
-    search(tmp_path, runner, space=str(space), algorithm="grid", trials=100)
-    assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == [
-        (16, 3),
-        (16, 5),
-        (32, 3),
-        (32, 5),
-        (64, 3),
-        (64, 5),
-    ]
+    search(tmp_path, runner, space=str(grid_space(tmp_path)), algorithm="grid", trials=100)
+    assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == GRID_CELLS
 
 
 def test_conditional_parameters_exist_only_when_active(tmp_path: Path, tiny_data: Path) -> None:
