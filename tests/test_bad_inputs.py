@@ -94,6 +94,11 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         r"`when` must read `PARAM OP VALUE`",
     ),
     "bad validation split": (edited("validation_split: 0.1 ", "validation_split: 1.5 "), r"data\.validation_split"),
+    "bad image size": (
+        edited("  seed: 0\n", "  seed: 0\n  image_size: [0, 5]\n"),
+        r"data\.image_size: give \[height, width\]",
+    ),
+    "bad color": (edited("  seed: 0\n", "  seed: 0\n  color: sepia\n"), r"data\.color: must be grayscale or rgb"),
     "unknown space": (lambda tmp: ["spaces", "show", "exercise9"], r"space 'exercise9' is neither .* 'exercise3'"),
     # datasets
     "missing dataset path": (run_with("--dataset", "/nonexistent/mnist"), r"dataset '/nonexistent/mnist' is neither"),

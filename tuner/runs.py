@@ -46,8 +46,15 @@ class Run:
         spec = data.get("spec") or (
             data["name"] if data.get("name") in NAMED else str(data.get("source", "")).split(" (")[0]
         )
-        space = self.space
-        return load_dataset(spec, space.validation_split, space.data_seed, data.get("train_limit"))
+        options = self.space.data_options()
+        return load_dataset(
+            spec,
+            options["validation_split"],
+            options["seed"],
+            data.get("train_limit"),
+            options["color"],
+            options["image_size"],
+        )
 
     @cached_property
     def trials(self) -> pd.DataFrame:

@@ -181,11 +181,16 @@ def run_search(
     if settings.max_epochs:
         space = space.with_max_epochs(settings.max_epochs)
     engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
+    options = space.data_options()
     dataset = load_dataset(
-        settings.dataset or space.dataset, space.validation_split, space.data_seed, settings.train_limit
+        settings.dataset or space.dataset,
+        options["validation_split"],
+        options["seed"],
+        settings.train_limit,
+        options["color"],
+        options["image_size"],
     )
-    if settings.dataset:
-        space.check_constraints(dataset.input_shape, dataset.num_classes)
+    space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
     store = RunStore(Path(settings.out).expanduser() / name)
     storage = engine.storage_label(store.path, settings.storage)

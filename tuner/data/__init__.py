@@ -11,6 +11,7 @@ import numpy as np
 
 from tuner.data.catalog import NAMED, Location, NamedDataset, candidate_locations
 from tuner.data.formats import RawData, find_idx_files, read_idx_dir, read_npz
+from tuner.data.images import read_csv, read_image_folder
 from tuner.data.split import fingerprint, stratified_split, stratified_subset
 from tuner.errors import CnnTuneError
 
@@ -47,19 +48,28 @@ class Dataset:
             "fingerprint": self.fingerprint,
             "input_shape": list(self.input_shape),
             "classes": len(self.class_names),
+            "class_names": list(self.class_names),
             "train": len(self.y_train),
             "validation": len(self.y_val),
             "test": len(self.y_test),
         }
 
 
-def _read_path(path: Path) -> RawData:
+def _read_path(
+    path: Path, color: str = "grayscale", size: tuple[int, int] | None = None
+) -> tuple[RawData, tuple[str, ...]]:
+    """Raw arrays and class names (empty when the files do not name them)."""
     if path.is_dir():
-        return read_idx_dir(path)
+        if find_idx_files(path) is not None:
+            return read_idx_dir(path), ()
+        return read_image_folder(path, color, size)
     if path.suffix == ".npz":
-        return read_npz(path)
+        return read_npz(path), ()
+    if path.suffix == ".csv":
+        return read_csv(path), ()
     raise CnnTuneError(
-        f"{path}: not a dataset; give a folder of IDX files or an .npz with x_train/y_train/x_test/y_test"
+        f"{path}: not a dataset; give a folder of IDX files, a folder of class sub-folders of images, "
+        "a pixel CSV, or an .npz with x_train/y_train/x_test/y_test"
     )
 
 
@@ -88,7 +98,7 @@ def _keras_download(named: NamedDataset) -> RawData:
 def _read_named(named: NamedDataset) -> tuple[RawData, str]:
     location, tried = locate(named)
     if location is not None:
-        return _read_path(location.path), f"{location.path} ({location.where})"
+        return _read_path(location.path)[0], f"{location.path} ({location.where})"
     if os.environ.get("CNN_TUNE_OFFLINE"):
         tried.append("Keras download (skipped: CNN_TUNE_OFFLINE is set)")
     else:
@@ -127,8 +137,16 @@ def _as_images(x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def load_dataset(spec: str, validation_split: float = 0.1, seed: int = 0, train_limit: int | None = None) -> Dataset:
-    """Load a named dataset or a path once per process; hold out a stratified validation split."""
+def load_dataset(
+    spec: str,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    train_limit: int | None = None,
+    color: str = "grayscale",
+    image_size: tuple[int, int] | None = None,
+) -> Dataset:
+    """Load a named dataset or a path once per process; hold out a stratified validation split.
+    `color` and `image_size` apply to image folders."""
     named = NAMED.get(spec)
     if named is not None:
         raw, source = _read_named(named)
@@ -137,8 +155,7 @@ def load_dataset(spec: str, validation_split: float = 0.1, seed: int = 0, train_
         path = Path(spec).expanduser()
         if not path.exists():
             raise CnnTuneError(f"dataset {spec!r} is neither a known name ({', '.join(NAMED)}) nor an existing path")
-        raw, source = _read_path(path), str(path.resolve())
-        class_names = ()
+        (raw, class_names), source = _read_path(path, color, image_size), str(path.resolve())
     x_train, y_train, x_test, y_test = _check(raw, source)
     y_train, y_test = y_train.astype(np.int32).reshape(-1), y_test.astype(np.int32).reshape(-1)
     if not class_names:

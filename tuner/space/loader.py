@@ -143,8 +143,18 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
     if objective.needs_stop and stop is None:
         raise CnnTuneError(f"{source}: objective `{objective.name}` needs a `stop:` rule with metric and threshold")
     data = raw.get("data", {}) or {}
-    if not isinstance(data, dict) or set(data) - {"validation_split", "seed"}:
-        raise CnnTuneError(f"{source}: data: allowed keys are validation_split and seed, got {data!r}")
+    if not isinstance(data, dict) or set(data) - {"validation_split", "seed", "color", "image_size"}:
+        raise CnnTuneError(
+            f"{source}: data: allowed keys are validation_split, seed, color and image_size, got {data!r}"
+        )
+    color = data.get("color", "grayscale")
+    if color not in ("grayscale", "rgb"):
+        raise CnnTuneError(f"{source}: data.color: must be grayscale or rgb, got {color!r}")
+    size = data.get("image_size")
+    if size is not None and (
+        not isinstance(size, list) or len(size) != 2 or not all(isinstance(v, int) and 0 < v <= 1024 for v in size)
+    ):
+        raise CnnTuneError(f"{source}: data.image_size: give [height, width] in pixels, such as [64, 64], got {size!r}")
     split = data.get("validation_split", 0.1)
     if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 0.9:
         raise CnnTuneError(f"{source}: data.validation_split: must lie between 0 and 0.9, got {split!r}")
@@ -167,6 +177,8 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
         objective=objective,
         validation_split=float(split),
         data_seed=seed,
+        color=color,
+        image_size=tuple(size) if size else None,
         trials=trials,
         raw=raw,
     )

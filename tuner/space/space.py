@@ -42,6 +42,8 @@ class Space:
     objective: Objective
     validation_split: float = 0.1
     data_seed: int = 0
+    color: str = "grayscale"
+    image_size: tuple[int, int] | None = None
     trials: int = 20
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -70,6 +72,15 @@ class Space:
         """Whether parameter `name` exists given the values chosen so far."""
         p = self.param(name)
         return p is not None and (p.when is None or p.when.holds(partial))
+
+    def data_options(self) -> dict[str, Any]:
+        """How load_dataset reads this space's data."""
+        return {
+            "validation_split": self.validation_split,
+            "seed": self.data_seed,
+            "color": self.color,
+            "image_size": self.image_size,
+        }
 
     def max_epochs(self) -> int:
         p = self.param("epochs")
@@ -171,7 +182,12 @@ class Space:
                 "message": self.stop.message,
             },
             "objective": self.objective.name,
-            "data": {"validation_split": self.validation_split, "seed": self.data_seed},
+            "data": {
+                "validation_split": self.validation_split,
+                "seed": self.data_seed,
+                "color": self.color,
+                "image_size": list(self.image_size) if self.image_size else None,
+            },
             "search": {"trials": self.trials},
         }
 

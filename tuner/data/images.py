@@ -1,0 +1,122 @@
+"""Image-classification data that is not IDX: a folder of class sub-folders of images, or a CSV of pixels."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tuner.data.formats import RawData
+from tuner.data.split import stratified_split
+from tuner.errors import CnnTuneError
+
+__all__ = ["IMAGE_SUFFIXES", "read_csv", "read_image_folder"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# With no test split of its own, this share of each class is held out as the test set (fixed seed).
+TEST_SHARE = 1 / 6
+
+
+def _hold_out_test(x: np.ndarray, y: np.ndarray) -> RawData:
+    train, test = stratified_split(y, TEST_SHARE, seed=0)
+    return x[train], y[train], x[test], y[test]
+
+
+def _read_image(path: Path, color: str, size: tuple[int, int] | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("L" if color == "grayscale" else "RGB")
+        if size is not None:
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise CnnTuneError(f"{path}: cannot read the image ({exc}); remove or replace it") from None
+
+
+def _read_classes(
+    folder: Path, classes: list[str], color: str, size: tuple[int, int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    first: tuple[Path, tuple[int, ...]] | None = None
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise CnnTuneError(f"{folder / name}: no images ({', '.join(IMAGE_SUFFIXES)}) in this class folder")
+        for path in files:
+            array = _read_image(path, color, size)
+            if first is None:
+                first = (path, array.shape)
+            elif array.shape != first[1]:
+                raise CnnTuneError(
+                    f"{path}: the image is {array.shape[1]}x{array.shape[0]} but {first[0].name} is "
+                    f"{first[1][1]}x{first[1][0]}; set data.image_size in the space to resize them"
+                )
+            images.append(array)
+            labels.append(label)
+    return np.stack(images), np.asarray(labels, dtype=np.int32)
+
+
+def read_image_folder(
+    folder: Path, color: str = "grayscale", size: tuple[int, int] | None = None
+) -> tuple[RawData, tuple[str, ...]]:
+    """Class sub-folders of images, optionally inside train/ and test/ (or val/); class names from the folders."""
+    train_dir = folder / "train" if (folder / "train").is_dir() else folder
+    test_dir = (
+        next((folder / n for n in ("test", "val") if (folder / n).is_dir()), None) if train_dir != folder else None
+    )
+    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise CnnTuneError(
+            f"{train_dir}: an image-folder dataset needs at least two class sub-folders, found {len(classes)}"
+            + (f" ({classes[0]})" if classes else "")
+        )
+    x, y = _read_classes(train_dir, classes, color, size)
+    if test_dir is None:
+        return _hold_out_test(x, y), tuple(classes)
+    unknown = sorted(p.name for p in test_dir.iterdir() if p.is_dir() and p.name not in classes)
+    if unknown:
+        raise CnnTuneError(f"{test_dir / unknown[0]}: a test class that the training folder does not have")
+    present = [c for c in classes if (test_dir / c).is_dir()]
+    x_test, y_local = _read_classes(test_dir, present, color, size)
+    y_test = np.asarray([classes.index(present[i]) for i in y_local], dtype=np.int32)
+    if x_test.shape[1:] != x.shape[1:]:
+        raise CnnTuneError(f"{test_dir}: test images are {x_test.shape[1:]} but training images {x.shape[1:]}")
+    return (x, y, x_test, y_test), tuple(classes)
+
+
+def _read_pixels(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise CnnTuneError(f"{path}: cannot read the CSV ({exc})") from None
+    if "label" not in frame.columns:
+        raise CnnTuneError(f"{path}: a pixel CSV needs a `label` column, then one column per pixel")
+    pixels = frame.drop(columns=["label"])
+    side = math.isqrt(pixels.shape[1])
+    if side * side != pixels.shape[1] or side == 0:
+        raise CnnTuneError(f"{path}: {pixels.shape[1]} pixel columns do not make a square image")
+    labels = frame["label"]
+    if not pd.api.types.is_integer_dtype(labels) or labels.min() < 0:
+        raise CnnTuneError(
+            f"{path}: labels must be whole numbers from 0, got values from {labels.min()} to {labels.max()}"
+        )
+    values = pixels.to_numpy()
+    if values.min() < 0 or values.max() > 255:
+        raise CnnTuneError(f"{path}: pixel values must lie in 0..255, got {values.min()}..{values.max()}")
+    return values.astype(np.uint8).reshape(-1, side, side), labels.to_numpy(dtype=np.int32)
+
+
+def read_csv(path: Path) -> RawData:
+    """`label,pixel1..pixelN` rows (the common Fashion-MNIST CSV); the test set is the sibling file named
+    with `test` for `train` when there is one, else held out."""
+    x, y = _read_pixels(path)
+    sibling = path.with_name(path.name.replace("train", "test"))
+    if sibling != path and sibling.is_file():
+        x_test, y_test = _read_pixels(sibling)
+        return x, y, x_test, y_test
+    return _hold_out_test(x, y)
