@@ -106,7 +106,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "wrong magic number": (data_dir(wrong_magic), r"wrong IDX magic number 0x00000802"),
     "label count mismatch": (data_dir(fewer_labels), r"400 train images but 399 labels"),
     "empty test set": (data_dir(empty_set), r"the test set is empty"),
-    "missing file": (data_dir(missing_file), r"does not hold the four IDX files"),
+    "missing file": (data_dir(missing_file), r"does not hold the four IDX files; missing t10k-labels-idx1-ubyte\.gz"),
     # command-line values
     "trials 0": (run_with("--trials", "0"), r"--trials: must be at least 1, got 0"),
     "negative timeout": (run_with("--timeout", "-5"), r"--timeout: must be a positive number of seconds"),

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tuner import __version__
 from tuner.errors import CnnTuneError, raise_terminated
@@ -40,7 +41,7 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         except CnnTuneError as exc:
             if _state["debug"]:
                 raise
-            errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -202,12 +203,15 @@ def run(
     signal.signal(signal.SIGTERM, raise_terminated)
     outcome = run_search(settings, observer)
     if outcome.interrupted:
-        errors.print(f"interrupted: finished trials are saved in {outcome.store.path}; run the same command to resume")
+        errors.print(
+            f"interrupted: finished trials are saved in {escape(str(outcome.store.path))}; "
+            "run the same command to resume"
+        )
         raise typer.Exit(outcome.exit_code)
     result = Run(outcome.store)
     if not quiet:
         _print_board(result, top=10)
-    console.print(f"run folder: {outcome.store.path}")
+    console.print(f"run folder: {escape(str(outcome.store.path))}")
 
 
 _WIDE_ONLY = (
@@ -276,7 +280,7 @@ def report(
         from tuner.reports.plots import save_plots
 
         for path in save_plots(result, plots):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {escape(str(path))}")
     if trial is not None:
         frame = result.model_summary(trial)
         title = f"trial {trial} model"
@@ -323,7 +327,7 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise CnnTuneError(f"--output {output}: cannot write: {exc}") from None
-    console.print(f"wrote {output}")
+    console.print(f"wrote {escape(str(output))}")
 
 
 def _check_format(fmt: str) -> None:
@@ -372,16 +376,16 @@ def reproduce(
 
     outcome = retrain(result, "best" if trial == "best" else int(trial))
     for warning in outcome.warnings:
-        errors.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     console.print(rich_table(outcome.epochs, title=f"trial {outcome.trial}, seed {outcome.seed}: per epoch"))
     console.print(rich_table(outcome.final, title="final"))
     if outcome.model_path is not None:
-        console.print(f"model saved: {outcome.model_path}")
+        console.print(f"model saved: {escape(str(outcome.model_path))}")
     if outcome.matches:
         console.print(f"[green]reproduced[/]: every figure within {TOLERANCE:g} of the record")
         return
     for difference in outcome.differences:
-        errors.print(f"[red]differs:[/] {difference}", highlight=False)
+        errors.print(f"[red]differs:[/] {escape(difference)}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -410,7 +414,8 @@ def inspect(
     result.config(number)  # an unknown trial is bad input, before any training
     maps = feature_maps(result, number, chosen, filter_index)
     path = save_feature_maps(maps, output or result.path / f"inspect-trial{number}-filter{filter_index}.png")
-    console.print(f"wrote {path} ({', '.join(f'#{i} {label}' for i, label in zip(chosen, maps.labels, strict=True))})")
+    shown = ", ".join(f"#{i} {label}" for i, label in zip(chosen, maps.labels, strict=True))
+    console.print(f"wrote {path} ({shown})", markup=False, highlight=False)
 
 
 def entry() -> None:

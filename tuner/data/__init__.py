@@ -60,7 +60,7 @@ def _read_path(
 ) -> tuple[RawData, tuple[str, ...]]:
     """Raw arrays and class names (empty when the files do not name them)."""
     if path.is_dir():
-        if find_idx_files(path) is not None:
+        if any(path.glob("*idx[13]-ubyte*")):  # IDX files, complete or not: the IDX reader says which lack
             return read_idx_dir(path), ()
         return read_image_folder(path, color, size)
     if path.suffix == ".npz":

@@ -66,8 +66,12 @@ def read_idx(path: Path, dims: int) -> np.ndarray:
 def read_idx_dir(folder: Path) -> RawData:
     files = find_idx_files(folder)
     if files is None:
-        wanted = ", ".join(f"{stem}-idx{dims}-ubyte.gz" for stem, dims in _IDX_PARTS.values())
-        raise CnnTuneError(f"{folder}: does not hold the four IDX files ({wanted})")
+        missing = [
+            f"{stem}-idx{dims}-ubyte.gz"
+            for stem, dims in _IDX_PARTS.values()
+            if not any(p.is_file() for p in _idx_candidates(folder, stem, dims))
+        ]
+        raise CnnTuneError(f"{folder}: does not hold the four IDX files; missing {', '.join(missing)}")
     arrays = [read_idx(files[k], dims) for k, (_, dims) in _IDX_PARTS.items()]
     return arrays[0], arrays[1], arrays[2], arrays[3]
 
