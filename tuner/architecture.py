@@ -36,6 +36,8 @@ class HyperparameterType:
 
     def check(self, value: Any) -> str | None:
         """Return why `value` is not acceptable, or None when it is."""
+        if self.kind is bool:
+            return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
         if self.kind is str:
             if not isinstance(value, str) or value not in self.choices:
                 return f"must be one of {', '.join(self.choices)}, got {value!r}"
@@ -58,6 +60,18 @@ ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
 
 HYPERPARAMETERS: dict[str, HyperparameterType] = {
+    "family": HyperparameterType(
+        str,
+        "cnn",
+        choices=("cnn", "convnet"),
+        doc="cnn: Conv2D(+MaxPooling2D) layers; convnet: VGG blocks of two Conv2D (same padding) and a pool",
+    ),
+    "blocks": HyperparameterType(int, 3, 1, 8, doc="convnet: blocks, filters doubling per block"),
+    "head": HyperparameterType(
+        str, "gap", choices=("gap", "flatten"), doc="convnet: GlobalAveragePooling2D or Flatten before the Dense layers"
+    ),
+    "lr_annealing": HyperparameterType(bool, False, doc="divide the learning rate by 10 when validation loss stalls"),
+    "lr_patience": HyperparameterType(int, 2, 1, 50, doc="epochs without a better validation loss before that"),
     "conv_layers": HyperparameterType(int, 1, 0, 8, doc="number of Conv2D layers"),
     "filters": HyperparameterType(int, 32, 1, 4096, doc="filters of every Conv2D layer"),
     "kernel_size": HyperparameterType(int, 3, 1, 15, doc="Conv2D kernel is kernel_size x kernel_size"),
@@ -108,6 +122,8 @@ def _filters(config: dict[str, Any], layer: int) -> int:
 def layer_plan(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> list[LayerSpec]:
     """The layers `config` builds on images of `input_shape`; ValueError if the image shrinks to nothing."""
     c = {name: t.default for name, t in HYPERPARAMETERS.items()} | config
+    if c["family"] == "convnet":
+        return _convnet_plan(c, input_shape, num_classes)
     height, width, channels = input_shape
     plan: list[LayerSpec] = []
     conv_layers = int(c["conv_layers"])
@@ -139,8 +155,38 @@ def layer_plan(config: dict[str, Any], input_shape: tuple[int, ...], num_classes
                     "use fewer conv layers or pooling: last"
                 )
             plan.append(LayerSpec("MaxPooling2D", {"pool_size": size}, (height, width, channels)))
-    flat = height * width * channels
-    plan.append(LayerSpec("Flatten", {}, (flat,)))
+    return _head(c, plan, (height, width, channels), num_classes, "Flatten")
+
+
+def _convnet_plan(c: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> list[LayerSpec]:
+    """VGG style: blocks of two Conv2D(3x3, same padding) and a MaxPooling2D(2), filters doubling per block."""
+    height, width, channels = input_shape
+    plan: list[LayerSpec] = []
+    filters = int(c["filters"])
+    for block in range(1, int(c["blocks"]) + 1):
+        for _ in range(2):
+            args = {"filters": filters, "kernel_size": 3, "padding": "same", "activation": c["activation"]}
+            plan.append(LayerSpec("Conv2D", args, (height, width, filters), (9 * channels + 1) * filters))
+            channels = filters
+        height, width = height // 2, width // 2
+        if height < 1 or width < 1:
+            raise ValueError(
+                f"block {block} pools the {input_shape[0]}x{input_shape[1]} image to nothing; "
+                "use fewer blocks or a larger data.image_size"
+            )
+        plan.append(LayerSpec("MaxPooling2D", {"pool_size": 2}, (height, width, channels)))
+        filters *= 2
+    head = "GlobalAveragePooling2D" if c["head"] == "gap" else "Flatten"
+    return _head(c, plan, (height, width, channels), num_classes, head)
+
+
+def _head(
+    c: dict[str, Any], plan: list[LayerSpec], shape: tuple[int, int, int], num_classes: int, kind: str
+) -> list[LayerSpec]:
+    """Flatten (or global average pooling), the hidden Dense layers with dropout, the softmax."""
+    height, width, channels = shape
+    flat = channels if kind == "GlobalAveragePooling2D" else height * width * channels
+    plan.append(LayerSpec(kind, {}, (flat,)))
     for _ in range(int(c["dense_layers"])):
         units = int(c["dense_units"])
         plan.append(LayerSpec("Dense", {"units": units, "activation": c["activation"]}, (units,), (flat + 1) * units))

@@ -94,7 +94,8 @@ def spaces_show(space: str = typer.Argument(..., help="A built-in space name or 
 
     from tuner.space import load_space
 
-    console.print(yaml.safe_dump(load_space(space).to_dict(), sort_keys=False), markup=False, highlight=False)
+    text = yaml.safe_dump(load_space(space).to_dict(), sort_keys=False, width=1000, allow_unicode=True)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @spaces_app.command("validate")

@@ -16,6 +16,7 @@ _LAYERS = {
     "Conv2D": keras.layers.Conv2D,
     "MaxPooling2D": keras.layers.MaxPooling2D,
     "Flatten": keras.layers.Flatten,
+    "GlobalAveragePooling2D": keras.layers.GlobalAveragePooling2D,
     "Dense": keras.layers.Dense,
     "Dropout": keras.layers.Dropout,
 }

@@ -62,6 +62,14 @@ def _save_model(model: Any, path: Path) -> None:
     os.replace(partial, path)
 
 
+def _annealing(config: dict[str, Any]) -> list[Any]:
+    """The course's learning-rate annealing: divide by 10 when validation loss stops falling."""
+    if not config.get("lr_annealing"):
+        return []
+    patience = int(config.get("lr_patience", 2))
+    return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=patience)]
+
+
 def _seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
@@ -118,7 +126,7 @@ def train_trial(
             _stream(tensors["x_train"], tensors["y_train"], batch, seed),
             validation_data=_stream(tensors["x_val"], tensors["y_val"], max(batch, 256), None),
             epochs=epochs,
-            callbacks=[c for c in (threshold, monitor) if c is not None],
+            callbacks=[*_annealing(config), *(c for c in (threshold, monitor) if c is not None)],
             shuffle=False,  # the stream shuffles itself, seeded
             verbose=0,
         )

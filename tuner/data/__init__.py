@@ -11,7 +11,7 @@ import numpy as np
 
 from tuner.data.catalog import NAMED, Location, NamedDataset, candidate_locations
 from tuner.data.formats import RawData, find_idx_files, read_idx_dir, read_npz
-from tuner.data.images import read_csv, read_image_folder
+from tuner.data.images import fit_images, read_csv, read_image_folder
 from tuner.data.split import fingerprint, stratified_split, stratified_subset
 from tuner.errors import CnnTuneError
 
@@ -157,6 +157,8 @@ def load_dataset(
             raise CnnTuneError(f"dataset {spec!r} is neither a known name ({', '.join(NAMED)}) nor an existing path")
         (raw, class_names), source = _read_path(path, color, image_size), str(path.resolve())
     x_train, y_train, x_test, y_test = _check(raw, source)
+    if x_train.dtype == np.uint8:
+        x_train, x_test = fit_images(x_train, color, image_size), fit_images(x_test, color, image_size)
     y_train, y_test = y_train.astype(np.int32).reshape(-1), y_test.astype(np.int32).reshape(-1)
     if not class_names:
         count = int(max(y_train.max(), y_test.max())) + 1

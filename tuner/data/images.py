@@ -11,7 +11,7 @@ from tuner.data.formats import RawData
 from tuner.data.split import stratified_split
 from tuner.errors import CnnTuneError
 
-__all__ = ["IMAGE_SUFFIXES", "read_csv", "read_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "fit_images", "read_csv", "read_image_folder"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # With no test split of its own, this share of each class is held out as the test set (fixed seed).
@@ -120,3 +120,23 @@ def read_csv(path: Path) -> RawData:
         x_test, y_test = _read_pixels(sibling)
         return x, y, x_test, y_test
     return _hold_out_test(x, y)
+
+
+def fit_images(x: np.ndarray, color: str, size: tuple[int, int] | None) -> np.ndarray:
+    """uint8 images (N, H, W) or (N, H, W, C) in the space's colour and size; unchanged when they already are."""
+    from PIL import Image
+
+    rgb = x.ndim == 4 and x.shape[-1] == 3
+    same_color = rgb == (color == "rgb")
+    same_size = size is None or tuple(x.shape[1:3]) == tuple(size)
+    if same_color and same_size:
+        return x
+    mode = "RGB" if color == "rgb" else "L"
+    out = []
+    for image in x:
+        picture = Image.fromarray(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1 else image)
+        picture = picture.convert(mode)
+        if size is not None:
+            picture = picture.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        out.append(np.asarray(picture, dtype=np.uint8))
+    return np.stack(out)

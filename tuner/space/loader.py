@@ -183,5 +183,7 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
         raw=raw,
     )
     named = NAMED.get(dataset)
-    space.check_constraints(named.input_shape if named else None, len(named.class_names) if named else None)
+    space.check_constraints(
+        space.image_shape(named.input_shape if named else None), len(named.class_names) if named else None
+    )
     return space

@@ -73,6 +73,12 @@ class Space:
         p = self.param(name)
         return p is not None and (p.when is None or p.when.holds(partial))
 
+    def image_shape(self, named_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """The images the model sees: data.image_size and data.color when set, else the dataset's own."""
+        if self.image_size is None:
+            return named_shape
+        return (*self.image_size, 3 if self.color == "rgb" else 1)
+
     def data_options(self) -> dict[str, Any]:
         """How load_dataset reads this space's data."""
         return {
@@ -172,7 +178,7 @@ class Space:
             "description": self.description,
             "source": self.source,
             "dataset": self.dataset,
-            "params": {p.name: p.describe() for p in self.params},
+            "params": {p.name: p.value if p.kind == "fixed" and p.when is None else p.describe() for p in self.params},
             "constraints": [str(c) for c in self.constraints],
             "stop": None
             if self.stop is None

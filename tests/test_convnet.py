@@ -1,0 +1,107 @@
+"""The VGG-style convnet family, learning-rate annealing, and resizing for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_cli import invoke
+from test_formats import image_folder
+
+from tuner.architecture import layer_plan, plan_counts
+from tuner.space import load_space
+
+
+def test_convnet_blocks_double_the_filters() -> None:
+    plan = layer_plan(
+        {"family": "convnet", "blocks": 3, "filters": 32, "head": "gap", "dense_layers": 0}, (32, 32, 3), 5
+    )
+    convs = [layer for layer in plan if layer.kind == "Conv2D"]
+    assert [c.args["filters"] for c in convs] == [32, 32, 64, 64, 128, 128]
+    assert all(c.args["padding"] == "same" for c in convs)
+    assert [layer.kind for layer in plan][-2:] == ["GlobalAveragePooling2D", "Dense"]
+    assert plan[-2].output_shape == (128,) and plan[-1].output_shape == (5,)
+    assert plan_counts(plan)["pool_layers"] == 3 and plan_counts(plan)["conv_layers"] == 6
+
+
+@pytest.mark.parametrize("head", ["gap", "flatten"])
+def test_convnet_plan_matches_keras(head: str) -> None:
+    from tuner.model import build_model, model_counts
+
+    config = {"family": "convnet", "blocks": 2, "filters": 16, "head": head, "dense_layers": 1, "dense_units": 32}
+    model = build_model(config, (32, 32, 1), 10)
+    plan = layer_plan(config, (32, 32, 1), 10)
+    assert model_counts(model) == plan_counts(plan)
+    assert [tuple(layer.output.shape[1:]) for layer in model.layers] == [layer.output_shape for layer in plan]
+
+
+def test_convnet_space_keeps_its_constraints_at_its_image_size() -> None:
+    space = load_space("convnet")
+    assert space.image_shape((28, 28, 1)) == (32, 32, 1)
+    for config in space.architectures():
+        layer_plan(config, (32, 32, 1), 10)  # every block count fits 32x32
+
+
+def test_annealing_divides_the_learning_rate_when_validation_loss_stalls(tiny_data: Path) -> None:
+    from tuner.data import load_dataset
+    from tuner.trainer import train_trial
+
+    data = load_dataset("mnist")
+    config = {
+        "conv_layers": 1,
+        "filters": 8,
+        "dense_units": 16,
+        "learning_rate": 1e-6,
+        "batch_size": 64,
+        "epochs": 4,
+        "lr_annealing": True,
+        "lr_patience": 1,
+    }
+    result = train_trial(config, data, seed=0, say=lambda text: None)
+    rates = [row["learning_rate"] for row in result.history]
+    assert rates[0] == pytest.approx(1e-7, rel=1e-5)
+    assert rates[1] == pytest.approx(1e-8, rel=1e-5)  # a tenth, once validation loss stalled
+    assert all(
+        b == pytest.approx(a, rel=1e-5) or b == pytest.approx(a / 10, rel=1e-5) for a, b in zip(rates, rates[1:])
+    )
+    still = train_trial({**config, "lr_annealing": False}, data, seed=0, say=lambda text: None)
+    assert all(row["learning_rate"] == pytest.approx(1e-7, rel=1e-5) for row in still.history)
+
+
+def test_resize_and_colour_apply_to_any_dataset(tiny_data: Path) -> None:
+    from tuner.data import load_dataset
+
+    data = load_dataset("mnist", image_size=(32, 32), color="rgb")
+    assert data.x_train.shape[1:] == (32, 32, 3) and data.x_test.shape[1:] == (32, 32, 3)
+    assert np.allclose(data.x_train[..., 0], data.x_train[..., 2])  # grey copied into the three channels
+
+
+def test_convnet_runs_on_an_image_folder(tmp_path: Path) -> None:
+    folder = image_folder(tmp_path / "pictures", per_class=20, rgb=True, split=True)
+    space = tmp_path / "convnet.yaml"
+    text = (Path(__file__).parent.parent / "search_spaces" / "convnet.yaml").read_text()
+    space.write_text(
+        text.replace("color: grayscale", "color: rgb")
+        .replace("image_size: [32, 32]", "image_size: [16, 16]")
+        .replace("blocks: {choice: [2, 3, 4]}", "blocks: 2")
+    )
+    result = invoke(
+        "run",
+        "--space",
+        str(space),
+        "--dataset",
+        str(folder),
+        "--trials",
+        "2",
+        "--max-epochs",
+        "2",
+        "--out",
+        str(tmp_path / "runs"),
+        "-q",
+    )
+    assert result.exit_code == 0, result.output
+    trials = pd.read_csv(tmp_path / "runs" / "convnet-optuna-tpe" / "trials.csv")
+    assert trials["state"].tolist() == ["complete", "complete"]
+    assert trials["conv_layers"].tolist() == [4, 4] and trials["pool_layers"].tolist() == [2, 2]
