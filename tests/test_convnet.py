@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_annealing_divides_the_learning_rate_when_validation_loss_stalls(tiny_da
         "conv_layers": 1,
         "filters": 8,
         "dense_units": 16,
-        "learning_rate": 1e-6,
+        "learning_rate": 1e-7,
         "batch_size": 64,
         "epochs": 4,
         "lr_annealing": True,
@@ -64,7 +65,7 @@ def test_annealing_divides_the_learning_rate_when_validation_loss_stalls(tiny_da
     assert rates[0] == pytest.approx(1e-7, rel=1e-5)
     assert rates[1] == pytest.approx(1e-8, rel=1e-5)  # a tenth, once validation loss stalled
     assert all(
-        b == pytest.approx(a, rel=1e-5) or b == pytest.approx(a / 10, rel=1e-5) for a, b in zip(rates, rates[1:])
+        b == pytest.approx(a, rel=1e-5) or b == pytest.approx(a / 10, rel=1e-5) for a, b in itertools.pairwise(rates)
     )
     still = train_trial({**config, "lr_annealing": False}, data, seed=0, say=lambda text: None)
     assert all(row["learning_rate"] == pytest.approx(1e-7, rel=1e-5) for row in still.history)
