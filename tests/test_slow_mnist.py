@@ -46,12 +46,12 @@ def test_course_reference_reaches_the_exercise_threshold(mnist: None) -> None:
         "epochs": 20,
     }
     result = train_trial(config, data, seed=0, constraints=space.constraints, stop=space.stop, say=said.append)
+    assert result.state == "complete"
+    assert result.reached_threshold and result.epochs_to_threshold <= 20
     print(
         f"\ncourse reference on full MNIST: {result.epochs_to_threshold} epochs to 99.8%, "
         f"{result.seconds_to_threshold:.0f} s of training, test accuracy {result.test_accuracy:.4f}"
     )
-    assert result.state == "complete"
-    assert result.reached_threshold and result.epochs_to_threshold <= 20
     assert said == ["Reached 99.8% accuracy so cancelling training!"]
     assert (result.conv_layers, result.pool_layers) == (1, 1)
     assert result.test_accuracy > 0.98
