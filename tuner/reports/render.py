@@ -55,6 +55,11 @@ SHORT_HEADERS = {
     "seconds_per_epoch": "s/epoch",
     "param_count": "params",
     "val_loss_rising": "overfit?",
+    **{
+        f"{m}_{side}": f"{m.replace('accuracy', 'acc')} {side[:3]}"
+        for m in ("loss", "accuracy", "val_loss", "val_accuracy")
+        for side in ("recorded", "reproduced")
+    },
 }
 
 
