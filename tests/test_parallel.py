@@ -36,6 +36,7 @@ def test_three_workers_share_the_study_exactly(tmp_path: Path, tiny_data: Path) 
     trials = pd.read_csv(tmp_path / "exercise3-optuna-tpe" / "trials.csv")
     assert (trials["state"] == "complete").sum() == 9 and len(trials) == 9  # none doubled, none beyond the count
     assert trials["trial"].is_unique and trials["seed"].is_unique
+    assert trials["config"].is_unique  # each worker's sampler proposes its own configurations
     pids = set((tmp_path / "pids").read_text().split())
     assert len(pids) == 3  # the trials really ran in three processes
     assert "[worker 2] trial" in done.stdout and "[worker 3] trial" in done.stdout

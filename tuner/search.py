@@ -149,7 +149,9 @@ def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: 
     signal.signal(signal.SIGTERM, raise_terminated)
     from tuner.progress import WorkerLines
 
-    run_search(replace(settings, workers=1, gpus="none"), WorkerLines(placement.index), run_trial, join=True)
+    run_search(
+        replace(settings, workers=1, gpus="none"), WorkerLines(placement.index), run_trial, worker=placement.index
+    )
 
 
 def _start_workers(settings: SearchSettings, run_trial: TrialRunner | None, placements: list[Placement]) -> list[Any]:
@@ -169,13 +171,15 @@ def run_search(
     settings: SearchSettings,
     observer: Observer | None = None,
     run_trial: TrialRunner | None = None,
-    join: bool = False,
+    worker: int = 1,
 ) -> SearchOutcome:
     """Run (or resume) the search `settings` describe; tables are rewritten after every trial.
 
     With `settings.workers` > 1 this process and workers - 1 more share the run's study, each
     with its share of the cores; `run_trial` (None for the real trainer) must then be picklable.
+    `worker` > 1 marks a spawned worker joining the run.
     """
+    join = worker > 1
     settings.check()
     space = load_space(settings.space)
     if settings.max_epochs:
@@ -223,6 +227,8 @@ def run_search(
         trials=settings.trials or space.trials,
         timeout=settings.timeout,
         seed=settings.seed,
+        # Each worker's sampler draws its own proposals; the first keeps the run's seed.
+        sampler_seed=settings.seed + 7919 * (worker - 1),
         observer=observer or Observer(),
         save=lambda records: _save(store, space, run, records),
         stop_when_found=settings.stop_when_found,

@@ -37,6 +37,7 @@ class SearchJob:
     save: Callable[[list[TrialRecord]], None]
     max_consecutive_failures: int = 5
     stop_when_found: bool = False
+    sampler_seed: int | None = None  # default: seed
 
 
 class Session:

@@ -174,7 +174,7 @@ class OptunaEngine(Engine):
             storage=self._storage(job.storage or self.storage_label(job.folder, None)),
             load_if_exists=True,
             direction=job.space.objective.direction,  # type: ignore[arg-type]
-            sampler=self._sampler(job.space, job.seed, job.trials),
+            sampler=self._sampler(job.space, job.seed if job.sampler_seed is None else job.sampler_seed, job.trials),
             pruner=self._pruner(job.space),
         )
 
