@@ -127,7 +127,11 @@ def datasets() -> None:
     for row in available_datasets():
         table.add_row(row["dataset"], row["status"], row["where"])
     console.print(table)
-    console.print("Any folder of IDX files or an .npz (x_train, y_train, x_test, y_test) works with --dataset PATH.")
+    console.print(
+        "--dataset PATH also takes a folder of IDX files, a folder of class sub-folders of images, "
+        "a label,pixel1..N CSV, or an .npz with x_train, y_train, x_test, y_test.",
+        soft_wrap=True,
+    )
 
 
 # -- run -----------------------------------------------------------------------------------------
