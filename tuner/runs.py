@@ -46,15 +46,7 @@ class Run:
         spec = data.get("spec") or (
             data["name"] if data.get("name") in NAMED else str(data.get("source", "")).split(" (")[0]
         )
-        options = self.space.data_options()
-        return load_dataset(
-            spec,
-            options["validation_split"],
-            options["seed"],
-            data.get("train_limit"),
-            options["color"],
-            options["image_size"],
-        )
+        return load_dataset(spec, train_limit=data.get("train_limit"), **self.space.data_options())
 
     @cached_property
     def trials(self) -> pd.DataFrame:

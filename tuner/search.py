@@ -185,15 +185,7 @@ def run_search(
     if settings.max_epochs:
         space = space.with_max_epochs(settings.max_epochs)
     engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
-    options = space.data_options()
-    dataset = load_dataset(
-        settings.dataset or space.dataset,
-        options["validation_split"],
-        options["seed"],
-        settings.train_limit,
-        options["color"],
-        options["image_size"],
-    )
+    dataset = load_dataset(settings.dataset or space.dataset, train_limit=settings.train_limit, **space.data_options())
     space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
     store = RunStore(Path(settings.out).expanduser() / name)

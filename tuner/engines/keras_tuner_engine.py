@@ -31,6 +31,7 @@ __all__ = ["KerasTunerEngine", "declare"]
 
 TrialStatus = kt.engine.trial.TrialStatus
 _PROJECT = "keras_tuner"
+_RECORDS = "kt_trials"
 _ID_WIDTH = 99_999  # keras-tuner sizes trial ids by max_trials; the engine's own loop counts trials
 _MAX_RESTARTS = 2
 
@@ -102,6 +103,10 @@ class RecordBook:
     def finished(self) -> int:
         return sum(r.state in ("complete", "pruned") for r in self.all())
 
+    def fastest(self) -> tuple[int, int] | None:
+        """(epochs to threshold, trial) of the fastest complete trial that met the stop rule."""
+        return fastest((r.trial, r.result) for r in self.all() if r.state == "complete")
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -158,9 +163,7 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):  # type: ignore[misc]
             if self.session is not None and self.session.abandon():
                 raise TrialPruned(FOUND_ELSEWHERE)
             if self.engine.pruner == "exact":
-                reason = exact_stop_reason(
-                    epoch, fastest((r.trial, r.result) for r in self.book.all() if r.state == "complete")
-                )
+                reason = exact_stop_reason(epoch, self.book.fastest())
                 if reason:
                     raise TrialPruned(reason)
 
@@ -276,12 +279,12 @@ class KerasTunerEngine(Engine):
         oracle.save()
 
     def collect(self, job: SearchJob) -> list[TrialRecord]:
-        return RecordBook(job.folder / "kt_trials").all()
+        return RecordBook(job.folder / _RECORDS).all()
 
     def search(self, job: SearchJob) -> list[TrialRecord]:
         project = job.folder / _PROJECT
         self._check_state_files(project)
-        book = RecordBook(job.folder / "kt_trials")
+        book = RecordBook(job.folder / _RECORDS)
         book.folder.mkdir(parents=True, exist_ok=True)
         oracle = self._oracle(job.space, job.seed, job.trials)
         tuner = _Tuner(oracle, job.folder, self, job, book)
@@ -290,10 +293,7 @@ class KerasTunerEngine(Engine):
         # write it now, or a run killed in its first trial would start over with other values.
         tuner.save()
 
-        def found() -> bool:
-            return fastest((r.trial, r.result) for r in book.all() if r.state == "complete") is not None
-
-        session = Session(job, job.trials, book.finished, book.all, found=found)
+        session = Session(job, job.trials, book.finished, book.all, found=lambda: book.fastest() is not None)
         tuner.session = session
         oracle.should_stop = session.should_stop
         session.start()

@@ -13,7 +13,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.engines.base import Engine, SearchJob, Session
-from tuner.engines.pruning import FOUND_ELSEWHERE, ExactThresholdPruner, fastest
+from tuner.engines.pruning import FOUND_ELSEWHERE, ExactThresholdPruner, fastest_in_study
 from tuner.engines.workers import this_worker, worker_is_dead
 from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
@@ -255,8 +255,7 @@ class OptunaEngine(Engine):
             return len(study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING)))
 
         def found() -> bool:
-            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            return fastest((t.number, t.user_attrs.get("result", {})) for t in done) is not None
+            return fastest_in_study(study) is not None
 
         def records() -> list[TrialRecord]:
             return _records(study)

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FOUND_ELSEWHERE", "ExactThresholdPruner", "exact_stop_reason", "fastest"]
+__all__ = ["FOUND_ELSEWHERE", "ExactThresholdPruner", "exact_stop_reason", "fastest", "fastest_in_study"]
 
 FOUND_ELSEWHERE = "another trial met the stop rule (--stop-when-found)"
 
@@ -21,6 +21,12 @@ def fastest(results: Iterable[tuple[int, dict[str, Any]]]) -> tuple[int, int] | 
             candidate = (int(result["epochs_to_threshold"]), number)
             best = candidate if best is None or candidate < best else best
     return best
+
+
+def fastest_in_study(study: optuna.Study) -> tuple[int, int] | None:
+    """`fastest` over the study's complete trials."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return fastest((t.number, t.user_attrs.get("result", {})) for t in done)
 
 
 def exact_stop_reason(epoch: int, best: tuple[int, int] | None) -> str | None:
@@ -46,8 +52,7 @@ class ExactThresholdPruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None:
             return False
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        self.reason = exact_stop_reason(step, fastest((t.number, t.user_attrs.get("result", {})) for t in finished))
+        self.reason = exact_stop_reason(step, fastest_in_study(study))
         if self.reason:
             return True
         if self.inner is not None and self.inner.prune(study, trial):
