@@ -82,3 +82,16 @@ def test_threads_are_split_between_workers() -> None:
 def test_bad_worker_options(tmp_path: Path, tiny_data: Path, options: dict, message: str) -> None:
     with pytest.raises(CnnTuneError, match=message):
         run_search(SearchSettings(space="exercise3", out=tmp_path, **options), run_trial=scripted_runner())
+
+
+def test_a_trial_just_asked_for_is_not_taken_for_abandoned() -> None:
+    from datetime import datetime, timedelta
+
+    from tuner.engines.workers import UNCLAIMED_GRACE_SECONDS, this_worker, worker_is_dead
+
+    now = datetime.now()
+    assert not worker_is_dead(None, now)  # another worker is between ask() and recording itself
+    assert worker_is_dead(None, now - timedelta(seconds=UNCLAIMED_GRACE_SECONDS + 1))
+    assert worker_is_dead(None)  # nothing known at all
+    assert not worker_is_dead(this_worker())
+    assert worker_is_dead({**this_worker(), "pid": 2**22 + 7})  # no such process here

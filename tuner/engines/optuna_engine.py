@@ -190,7 +190,7 @@ class OptunaEngine(Engine):
         """Fail the trials whose worker died mid-trial (kill -9, power loss) and queue them again."""
         storage = study._storage
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if worker_is_dead(t.user_attrs.get("worker")):
+            if worker_is_dead(t.user_attrs.get("worker"), t.datetime_start):
                 storage.set_trial_user_attr(t._trial_id, "fail_reason", WORKER_DIED)
                 storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
                 self._requeue(study, t)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,18 @@ def this_worker() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": pid, "start": _start_ticks(pid)}
 
 
-def worker_is_dead(worker: dict[str, Any] | None) -> bool:
-    """True when `worker` ran on this host and its process is gone; unknown hosts count as alive."""
+# A worker records itself on a trial right after asking for it; a trial without that record is
+# taken as abandoned only once it is older than this (else a joining worker could fail a live one).
+UNCLAIMED_GRACE_SECONDS = 60.0
+
+
+def worker_is_dead(worker: dict[str, Any] | None, started: datetime | None = None) -> bool:
+    """True when `worker` ran on this host and its process is gone; unknown hosts count as alive.
+    With no worker recorded, true once the trial (started at `started`) is past the grace period."""
     if not worker:
-        return True
+        if started is None:
+            return True
+        return (datetime.now(started.tzinfo) - started).total_seconds() > UNCLAIMED_GRACE_SECONDS
     if worker.get("host") != socket.gethostname():
         return False
     pid = int(worker.get("pid", -1))
