@@ -24,7 +24,7 @@ def sleepy(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
         pids.write(f"{os.getpid()}\n")
 
     def slow(epoch, logs):  # type: ignore[no-untyped-def]
-        time.sleep(0.05)
+        time.sleep(0.2)  # enough work that no worker, however late it starts, finds none left
         on_epoch(epoch, logs)
 
     return inner(config, seed, slow, say)
