@@ -29,7 +29,7 @@ class FeatureMaps:
 def _model(run: Run, trial: int) -> Any:
     from tuner.backend import keras
 
-    path = run.path / "trials" / str(trial) / "model.keras"
+    path = run.model_path(trial)
     if not path.exists():
         from tuner.reproduce import reproduce
 

@@ -93,7 +93,7 @@ def reproduce(run: Run, trial: str | int = "best", save_model: bool = True) -> R
     from tuner.trainer import train_trial  # TensorFlow loads here
 
     said: list[str] = []
-    model_path = run.path / "trials" / str(number) / "model.keras" if save_model else None
+    model_path = run.model_path(number) if save_model else None
     result = train_trial(
         config,
         data,

@@ -66,6 +66,10 @@ class Run:
     def best_config(self) -> dict[str, Any] | None:
         return self.summary().best_config
 
+    def model_path(self, trial: int) -> Path:
+        """Where `reproduce` saves the trial's trained model (and `inspect` looks for it)."""
+        return self.path / "trials" / str(trial) / "model.keras"
+
     def config(self, trial: int) -> dict[str, Any]:
         rows = self.trials[self.trials["trial"] == trial]
         if rows.empty:
