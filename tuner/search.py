@@ -185,6 +185,16 @@ def run_search(
     if settings.max_epochs:
         space = space.with_max_epochs(settings.max_epochs)
     engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
+    # Worker placement is checked before the data loads: an impossible setup fails at once.
+    placements = (
+        []
+        if join
+        else plan_workers(
+            settings.gpus, visible_gpus() if settings.gpus != "none" else [], settings.workers, settings.trials_per_gpu
+        )
+    )
+    if len(placements) > 1 and engine.name != "optuna":
+        raise CnnTuneError("--workers: parallel trials share an optuna study; use --engine optuna")
     dataset = load_dataset(settings.dataset or space.dataset, train_limit=settings.train_limit, **space.data_options())
     space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
@@ -199,15 +209,6 @@ def run_search(
         "max_epochs": settings.max_epochs,
         "seed": settings.seed,
     }
-    placements = (
-        []
-        if join
-        else plan_workers(
-            settings.gpus, visible_gpus() if settings.gpus != "none" else [], settings.workers, settings.trials_per_gpu
-        )
-    )
-    if len(placements) > 1 and engine.name != "optuna":
-        raise CnnTuneError("--workers: parallel trials share an optuna study; use --engine optuna")
     run = _record(settings, space, engine, dataset, name, storage)
     resumed = store.prepare(identity, run, join)
     job = SearchJob(
