@@ -96,8 +96,10 @@ def scripted_runner(
     speed: Callable[[dict[str, Any]], float] = lambda c: c.get("filters", 32) / 32,
     fail_when: Callable[[dict[str, Any]], str | None] = lambda c: None,
     threshold: float = 0.998,
+    epoch_seconds: Callable[[dict[str, Any]], float] = lambda c: 1.0,
 ) -> Callable[..., TrialResult]:
-    """A fake trainer: accuracy rises with `speed(config)` per epoch; it reports every epoch like the real one."""
+    """A fake trainer: accuracy rises with `speed(config)` per epoch, each epoch taking `epoch_seconds(config)`;
+    it reports every epoch like the real one."""
     calls: list[dict[str, Any]] = []
 
     def run(config: dict[str, Any], seed: int, on_epoch: Any, say: Any) -> TrialResult:
@@ -107,7 +109,7 @@ def scripted_runner(
         if reason:
             result.state, result.fail_reason = "failed", reason
             return result
-        rate = speed(config)
+        rate, seconds = speed(config), epoch_seconds(config)
         try:
             for epoch in range(1, int(config.get("epochs", 5)) + 1):
                 accuracy = 1 - 0.5 * math.exp(-rate * epoch)
@@ -117,13 +119,13 @@ def scripted_runner(
                     "accuracy": accuracy,
                     "val_loss": 1.1 - accuracy,
                     "val_accuracy": accuracy - 0.01,
-                    "seconds": 1.0,
+                    "seconds": seconds,
                 }
                 result.history.append(row)
                 if accuracy >= threshold:
                     say("Reached 99.8% accuracy so cancelling training!")
                     result.reached_threshold, result.epochs_to_threshold = True, epoch
-                    result.seconds_to_threshold = float(epoch)
+                    result.seconds_to_threshold = epoch * seconds
                     break
                 on_epoch(epoch, row)
         except TrialPruned as exc:
@@ -133,7 +135,7 @@ def scripted_runner(
         result.train_accuracy, result.val_accuracy = last["accuracy"], last["val_accuracy"]
         result.best_stop_metric = max(r["accuracy"] for r in result.history)
         result.test_accuracy = last["val_accuracy"] - 0.005 if result.state == "complete" else None
-        result.fit_seconds = float(len(result.history))
+        result.fit_seconds = len(result.history) * seconds
         return result
 
     run.calls = calls  # type: ignore[attr-defined]

@@ -117,6 +117,15 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "unknown engine": (run_with("--engine", "sklearn"), r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),
     "unknown algorithm": (run_with("--algorithm", "annealing"), r"unknown algorithm 'annealing' for engine optuna"),
     "unknown pruner": (run_with("--pruner", "eager"), r"unknown pruner 'eager' for engine optuna"),
+    "set unknown parameter": (
+        run_with("--set", "filter=32"),
+        r"--set filter: .* no such parameter; did you mean `filters`",
+    ),
+    "set value outside the space": (
+        run_with("--set", "filters=48"),
+        r"--set filters=48: not a value .* choice 16, 32, 64",
+    ),
+    "set without a value": (run_with("--set", "filters"), r"--set filters: write NAME=VALUE"),
     "report format": (lambda tmp: ["report", str(tmp), "--format", "pdf"], r"--format: unknown format 'pdf'"),
     "not a run folder": (lambda tmp: ["report", str(tmp)], r"is not a cnn-tune run folder"),
     # storage URLs

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import GRID_CELLS, grid_space, scripted_runner
+from conftest import GRID_CELLS, SPACES, grid_space, scripted_runner
 
 from tuner.errors import CnnTuneError
 from tuner.observer import Observer
@@ -155,6 +156,61 @@ def test_grid_runs_the_whole_table(tmp_path: Path, tiny_data: Path) -> None:
     assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == GRID_CELLS
 
 
+def test_grid_trains_each_distinct_model_once_and_in_full(tmp_path: Path, tiny_data: Path) -> None:
+    # convnet with blocks and head pinned: lr_annealing on/off x lr_patience 1-3 (only when on) = 4 models.
+    runner = scripted_runner(speed=lambda c: 0.2 + 0.1 * c.get("lr_patience", 0))
+    outcome = search(
+        tmp_path, runner, space="convnet", algorithm="grid", trials=100, max_epochs=3, pins=["blocks=2", "head=gap"]
+    )
+    configs = [c["config"] for c in runner.calls]
+    assert sorted((c["lr_annealing"], c.get("lr_patience")) for c in configs) == [
+        (False, None),
+        (True, 1),
+        (True, 2),
+        (True, 3),
+    ]
+    assert {(c["blocks"], c["head"]) for c in configs} == {(2, "gap")}
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    # val_accuracy objective: a grid is a table, so no pruner unless asked for.
+    assert set(trials["state"]) == {"complete"} and set(trials["epochs_run"]) == {3}
+    run = json.loads((outcome.store.path / "run.json").read_text())
+    assert run["pruner"] == "none" and run["space"]["params"]["blocks"] == 2
+
+
+def test_pinned_values_resume_only_the_same_run(tmp_path: Path, tiny_data: Path) -> None:
+    search(tmp_path, scripted_runner(), trials=2, pins=["filters=32"], name="pinned")
+    with pytest.raises(CnnTuneError, match=r"holds another search \(set=\{.filters.: 32\}\)"):
+        search(tmp_path, scripted_runner(), trials=3, pins=["filters=64"], name="pinned")
+    again = scripted_runner()
+    search(tmp_path, again, trials=3, pins=["filters=32"], name="pinned")
+    assert [c["config"]["filters"] for c in again.calls] == [32]
+
+
+def test_exact_pruner_on_training_seconds(tmp_path: Path, tiny_data: Path) -> None:
+    # More filters need fewer epochs but each epoch costs (filters/16)^2 s: 16 filters are fastest in seconds.
+    text = (
+        (SPACES / "exercise3.yaml")
+        .read_text()
+        .replace("objective: epochs_to_threshold", "objective: time_to_threshold")
+    )
+    (tmp_path / "timed.yaml").write_text(text)
+    runner = scripted_runner(speed=lambda c: c["filters"] / 16, epoch_seconds=lambda c: (c["filters"] / 16) ** 2)
+    outcome = search(tmp_path, runner, space=str(tmp_path / "timed.yaml"), trials=8, algorithm="random", seed=3)
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    run = json.loads((outcome.store.path / "run.json").read_text())
+    assert run["pruner"] == "exact"
+    pruned = trials[trials["state"] == "pruned"]
+    assert len(pruned) > 0
+    reached = trials[trials["reached_threshold"] == True]  # noqa: E712
+    for _, row in pruned.iterrows():
+        best = reached[reached["trial"] < row["trial"]]["seconds_to_threshold"].min()
+        # stopped at the first epoch end at or past the best time, not one epoch later
+        assert best <= row["fit_seconds"] < best + row["fit_seconds"] / row["epochs_run"]
+        assert "s of training" in row["fail_reason"]
+    board = trials.sort_values("value")
+    assert board.iloc[0]["params_filters"] == 16 and board.iloc[0]["state"] == "complete"
+
+
 def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> None:
     with pytest.raises(CnnTuneError, match=r"params\.learning_rate: grid search needs discrete values"):
         search(tmp_path, scripted_runner(), algorithm="grid")
@@ -168,7 +224,7 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
         ({"pruner": "eager"}, r"unknown pruner 'eager' for engine optuna"),
         ({"trials": 0}, r"--trials: must be at least 1, got 0"),
         ({"timeout": -1.0}, r"--timeout: must be a positive number of seconds"),
-        ({"space": "course-cnn", "pruner": "exact"}, r"pruner 'exact' needs the objective epochs_to_threshold"),
+        ({"space": "course-cnn", "pruner": "exact"}, r"pruner 'exact' needs a threshold objective"),
         ({"storage": "nosuchdb://x"}, r"--storage nosuchdb://x: cannot open the study storage"),
     ],
 )

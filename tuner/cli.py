@@ -175,6 +175,9 @@ def run(
     stop_when_found: bool = typer.Option(
         False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
     ),
+    pins: list[str] = typer.Option(
+        [], "--set", help="Pin a parameter to one of its values, NAME=VALUE (repeatable), e.g. --set filters=32."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no leaderboard."),
 ) -> None:
     """Search a space; running the same command again resumes the run."""
@@ -202,6 +205,7 @@ def run(
         mixed_precision=mixed_precision,
         xla=xla,
         stop_when_found=stop_when_found,
+        pins=pins,
         command=["cnn-tune", *sys.argv[1:]],
     )
     observer = QuietProgress(console) if quiet else RichProgress(console)

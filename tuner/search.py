@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tuner.data import Dataset, load_dataset
 from tuner.devices import Placement, plan_workers, visible_gpus
 from tuner.engines import get_engine
@@ -53,7 +55,22 @@ class SearchSettings:
     mixed_precision: bool = False
     xla: bool = False
     stop_when_found: bool = False
+    pins: list[str] = field(default_factory=list)
     command: list[str] = field(default_factory=list)
+
+    def pinned(self) -> dict[str, Any]:
+        """`--set NAME=VALUE` options as {name: value}, each value read as a YAML scalar."""
+        values: dict[str, Any] = {}
+        for text in self.pins:
+            name, sep, raw = text.partition("=")
+            try:
+                value = yaml.safe_load(raw) if sep else None
+            except yaml.YAMLError:
+                value = None
+            if not sep or not name.strip() or not isinstance(value, (bool, int, float, str)):
+                raise CnnTuneError(f"--set {text}: write NAME=VALUE with one value, such as --set filters=32")
+            values[name.strip()] = value
+        return values
 
     def check(self) -> None:
         """Reject impossible numbers before anything is loaded."""
@@ -182,6 +199,9 @@ def run_search(
     join = worker > 1
     settings.check()
     space = load_space(settings.space)
+    pinned = settings.pinned()
+    if pinned:
+        space = space.with_values(pinned)
     if settings.max_epochs:
         space = space.with_max_epochs(settings.max_epochs)
     engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
@@ -208,6 +228,7 @@ def run_search(
         "train_limit": settings.train_limit,
         "max_epochs": settings.max_epochs,
         "seed": settings.seed,
+        **({"set": pinned} if pinned else {}),  # runs made without --set keep resuming
     }
     run = _record(settings, space, engine, dataset, name, storage)
     resumed = store.prepare(identity, run, join)

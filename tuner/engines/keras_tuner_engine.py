@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from tuner.backend import kt
 from tuner.engines.base import Engine, SearchJob, Session
-from tuner.engines.pruning import FOUND_ELSEWHERE, exact_stop_reason, fastest
+from tuner.engines.pruning import FOUND_ELSEWHERE, ExactStop
 from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
 from tuner.space import Param, Space
@@ -103,9 +103,9 @@ class RecordBook:
     def finished(self) -> int:
         return sum(r.state in ("complete", "pruned") for r in self.all())
 
-    def fastest(self) -> tuple[int, int] | None:
-        """(epochs to threshold, trial) of the fastest complete trial that met the stop rule."""
-        return fastest((r.trial, r.result) for r in self.all() if r.state == "complete")
+    def fastest(self, exact: ExactStop) -> tuple[float, int] | None:
+        """(epochs or seconds to threshold, trial) of the fastest complete trial that met the stop rule."""
+        return exact.fastest((r.trial, r.result) for r in self.all() if r.state == "complete")
 
 
 def _now() -> str:
@@ -157,13 +157,17 @@ class _Tuner(kt.engine.base_tuner.BaseTuner):  # type: ignore[misc]
         record = self.book.begin(sampled, config, trial_seed(job.seed, int(trial.trial_id)))
         job.observer.trial_started(record.trial, config)
         epochs = int(config.get("epochs", 1))
+        exact = ExactStop(space.objective.name) if self.engine.pruner == "exact" else None
+        fit_seconds = 0.0
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            nonlocal fit_seconds
+            fit_seconds += logs.get("seconds", 0.0)
             job.observer.epoch_ended(record.trial, epoch, epochs, logs)
             if self.session is not None and self.session.abandon():
                 raise TrialPruned(FOUND_ELSEWHERE)
-            if self.engine.pruner == "exact":
-                reason = exact_stop_reason(epoch, self.book.fastest())
+            if exact is not None:
+                reason = exact.reason(epoch, fit_seconds, self.book.fastest(exact))
                 if reason:
                     raise TrialPruned(reason)
 
@@ -210,7 +214,7 @@ class KerasTunerEngine(Engine):
     }
     pruners: ClassVar[dict[str, str]] = {
         "none": "keras-tuner's own behaviour: each trial trains to its stop rule or budget",
-        "exact": "stop a trial once it cannot beat the best epochs-to-threshold",
+        "exact": "stop a trial once it cannot beat the best epochs (or seconds) to threshold",
     }
 
     def storage_label(self, job_folder: Path, storage: str | None) -> str:
@@ -282,6 +286,8 @@ class KerasTunerEngine(Engine):
         return RecordBook(job.folder / _RECORDS).all()
 
     def search(self, job: SearchJob) -> list[TrialRecord]:
+        if self.pruner == "exact":
+            ExactStop.check(job.space)
         project = job.folder / _PROJECT
         self._check_state_files(project)
         book = RecordBook(job.folder / _RECORDS)
@@ -293,7 +299,8 @@ class KerasTunerEngine(Engine):
         # write it now, or a run killed in its first trial would start over with other values.
         tuner.save()
 
-        session = Session(job, job.trials, book.finished, book.all, found=lambda: book.fastest() is not None)
+        exact = ExactStop(job.space.objective.name)
+        session = Session(job, job.trials, book.finished, book.all, found=lambda: book.fastest(exact) is not None)
         tuner.session = session
         oracle.should_stop = session.should_stop
         session.start()

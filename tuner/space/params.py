@@ -65,6 +65,19 @@ class Param:
             return [round(self.low + i * self.step, 12) for i in range(count)]
         return None
 
+    def allows(self, value: Any) -> bool:
+        """Whether `value` is one this parameter can take."""
+        if self.kind in ("fixed", "choice"):
+            return any(_same(value, v) for v in self.values() or [])
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind == "int" and not float(value).is_integer():
+            return False
+        inside = self.low <= value <= self.high
+        if not inside or self.step is None:
+            return inside
+        return math.isclose((value - self.low) / self.step, round((value - self.low) / self.step), abs_tol=1e-9)
+
     def corners(self, limit: int = 16) -> list[Any]:
         """The values worth trying when looking for the extremes a model can reach."""
         values = self.values()
@@ -88,6 +101,12 @@ class Param:
         if self.when is not None:
             text += f" when {self.when}"
         return text
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as YAML values: 32 and 32.0 are, 1 and true are not."""
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+    return a == b if numbers else (type(a) is type(b) and a == b)
 
 
 def parse_condition(text: Any, where: str) -> Condition:

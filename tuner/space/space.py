@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -106,6 +107,25 @@ class Space:
                 else:
                     p = replace(p, low=min(p.low, cap), high=min(p.high, cap))
             params.append(p)
+        return replace(self, params=tuple(params))
+
+    def with_values(self, pinned: dict[str, Any]) -> Space:
+        """The same space with some parameters pinned to one of their values (the `--set` option)."""
+        params = list(self.params)
+        for name, value in pinned.items():
+            index = next((i for i, p in enumerate(params) if p.name == name), None)
+            if index is None:
+                close = difflib.get_close_matches(name, [p.name for p in params], n=1)
+                names = ", ".join(p.name for p in params)
+                hint = f"did you mean `{close[0]}`?" if close else f"its parameters: {names}"
+                raise CnnTuneError(f"--set {name}: the space {self.name} has no such parameter; {hint}")
+            param = params[index]
+            if not param.allows(value):
+                raise CnnTuneError(
+                    f"--set {name}={value!r}: not a value the space {self.name} allows "
+                    f"(params.{name} is {param.describe()}); pick one of those"
+                )
+            params[index] = Param(name, "fixed", value=value, when=param.when)
         return replace(self, params=tuple(params))
 
     def architectures(self) -> list[dict[str, Any]]:
