@@ -93,3 +93,38 @@ def test_sigterm_and_sigint_mark_the_trial_and_write_tables(
     assert frame["fail_reason"].tolist()[-1] == reason
     assert frame["state"].tolist()[-1] == "failed"
     assert (frame["state"] == "complete").sum() == len(frame) - 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9 is POSIX")
+def test_ten_kill_9_rounds_at_random_moments(tmp_path: Path, tiny_data: Path) -> None:
+    """kill -9 at a random moment (start-up, mid-trial, between trials, while saving), ten times, resuming
+    each time: no complete trial is lost or doubled and the study ends with exactly the asked count."""
+    env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
+    trials, rng = 30, random.Random(11)
+    table = tmp_path / "exercise3-optuna-tpe" / "trials.csv"
+    kept: set[tuple[str, int]] = set()
+    for _ in range(10):
+        process = start(tmp_path, trials, env)
+        time.sleep(rng.uniform(1.5, 6.0))
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if table.exists():
+            frame = pd.read_csv(table)
+            done = frame[frame["state"] == "complete"]
+            now = set(zip(done["config"], done["seed"], strict=True))
+            assert kept <= now, "a complete trial was lost"
+            kept = now
+    process = start(tmp_path, trials, env)
+    _out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    frame = pd.read_csv(table)
+    complete = frame[frame["state"] == "complete"]
+    assert len(complete) == trials and frame["trial"].is_unique
+    assert kept <= set(zip(complete["config"], complete["seed"], strict=True))
+    assert not complete.duplicated(["config", "seed"]).any(), "a trial ran twice to completion"
+    assert (frame["state"] == "running").sum() == 0
+    for _, row in frame[frame["state"] == "failed"].iterrows():
+        assert row["fail_reason"].startswith("interrupted")

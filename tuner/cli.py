@@ -256,9 +256,15 @@ def _print_board(result: Any, top: int) -> None:
 TABLES = ("leaderboard", "trials", "history", "summary")
 
 
-def _resolve_run(run_ref: str) -> Any:
-    from tuner.runs import load_run
+def _resolve_run(run_ref: str | None, storage: str | None = None, name: str | None = None) -> Any:
+    from tuner.runs import load_run, load_study_run
 
+    if storage is not None:
+        if not (name or run_ref):
+            raise CnnTuneError("--storage: give the run's name too, with --name RUN")
+        return load_study_run(storage, str(name or run_ref))
+    if run_ref is None:
+        raise CnnTuneError("report: give a run folder, or --storage URL --name RUN")
     path = Path(run_ref)
     if not path.exists() and (Path("reports") / run_ref).exists():
         path = Path("reports") / run_ref
@@ -268,7 +274,11 @@ def _resolve_run(run_ref: str) -> Any:
 @app.command()
 @friendly
 def report(
-    run_ref: str = typer.Argument(..., metavar="RUN", help="Run folder (or a run name under ./reports)."),
+    run_ref: str | None = typer.Argument(None, metavar="RUN", help="Run folder (or a run name under ./reports)."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Read the run from its shared study in this database (with --name)."
+    ),
+    name: str | None = typer.Option(None, "--name", help="The run's name in --storage."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, md, json or html."),
     table: str = typer.Option("leaderboard", "--table", "-t", help="leaderboard, trials, history or summary."),
     top: int | None = typer.Option(None, "--top", help="Only the best K rows of the leaderboard."),
@@ -284,7 +294,7 @@ def report(
         raise CnnTuneError(f"--table: unknown table {table!r}; choose from: {', '.join(TABLES)}")
     if top is not None and top < 1:
         raise CnnTuneError(f"--top: must be at least 1, got {top}")
-    result = _resolve_run(run_ref)
+    result = _resolve_run(run_ref, storage, name)
     if plots is not None:
         from tuner.reports.plots import save_plots
 

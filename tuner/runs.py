@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -14,9 +17,9 @@ from tuner.data import NAMED, Dataset, load_dataset
 from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
 from tuner.space import Space, parse_space
-from tuner.store import RunStore
+from tuner.store import RunStore, write_atomic
 
-__all__ = ["Run", "load_run"]
+__all__ = ["Run", "load_run", "load_study_run", "space_of"]
 
 
 class Run:
@@ -35,10 +38,7 @@ class Run:
 
     @cached_property
     def space(self) -> Space:
-        raw = self.record.get("identity", {}).get("space")
-        space = parse_space(raw, source=self.record.get("space", {}).get("source", str(self.path)))
-        max_epochs = self.record.get("identity", {}).get("max_epochs")
-        return space.with_max_epochs(max_epochs) if max_epochs else space
+        return space_of(self.record, str(self.path))
 
     def dataset(self) -> Dataset:
         """The run's data, loaded as the run loaded it (same source, split, seed and limit)."""
@@ -127,6 +127,32 @@ class Run:
         return reproduce(self, trial)
 
 
+def space_of(record: dict[str, Any], where: str) -> Space:
+    """The space a run searched, as run.json records it: the file's text, then --set and --max-epochs."""
+    identity = record.get("identity", {})
+    space = parse_space(identity.get("space"), source=record.get("space", {}).get("source", where))
+    if identity.get("set"):
+        space = space.with_values(identity["set"])
+    return space.with_max_epochs(identity["max_epochs"]) if identity.get("max_epochs") else space
+
+
 def load_run(path: str | Path) -> Run:
     """Open the run folder `path` (what `cnn-tune run` printed)."""
     return Run(RunStore.open(path))
+
+
+def load_study_run(storage: str, name: str) -> Run:
+    """The run `name` as its shared study in `storage` holds it (every host's trials), written into a
+    temporary folder that is removed when the process ends."""
+    from tuner.engines.optuna_engine import read_study
+    from tuner.search import save_tables
+
+    record, records = read_study(storage, name)
+    parent = Path(tempfile.mkdtemp(prefix="cnn-tune-report-"))
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    store = RunStore(parent / name)
+    store.path.mkdir()
+    write_atomic(store.path / RunStore.RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
+    run = {k: v for k, v in record.items() if k != "identity"}
+    save_tables(store, space_of(record, storage), run, records)
+    return Run(store)

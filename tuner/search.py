@@ -119,7 +119,8 @@ def trainer_runner(space: Space, dataset: Dataset) -> TrialRunner:
     return run
 
 
-def _save(store: RunStore, space: Space, run: dict[str, Any], records: list[TrialRecord]) -> None:
+def save_tables(store: RunStore, space: Space, run: dict[str, Any], records: list[TrialRecord]) -> None:
+    """Write the run's tables (trials, history, best config, leaderboard) from its trial records."""
     trials = trials_frame(records, [p.name for p in space.searched])
     board = leaderboard(trials, space.objective, space.stop)
     summary = summarize(trials, board, run)
@@ -132,7 +133,7 @@ def _record(
     return {
         "name": name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": settings.command or sys.argv,
+        "command": [mask_url(arg) for arg in settings.command or sys.argv],  # no password from --storage
         "space": space.to_dict(),
         "engine": engine.name,
         "algorithm": engine.algorithm,
@@ -244,8 +245,9 @@ def run_search(
         # Each worker's sampler draws its own proposals; the first keeps the run's seed.
         sampler_seed=settings.seed + 7919 * (worker - 1),
         observer=observer or Observer(),
-        save=lambda records: _save(store, space, run, records),
+        save=lambda records: save_tables(store, space, run, records),
         stop_when_found=settings.stop_when_found,
+        run_record={**run, "identity": identity},
     )
     workers = _start_workers(settings, run_trial, placements) if placements else []
     try:
@@ -256,6 +258,14 @@ def run_search(
         return SearchOutcome(
             store, [], resumed, interrupted=True, exit_code=143 if isinstance(exc, Terminated) else 130
         )
+    except OSError as exc:  # the run folder's disk is full or read-only, mid-search
+        for process in workers:
+            process.terminate()
+        where = exc.filename or store.path
+        raise CnnTuneError(
+            f"{where}: cannot write ({exc.strerror or exc}); finished trials are kept: free space or make "
+            "the folder writable, then run the same command to resume"
+        ) from None
     finally:
         for process in workers:
             process.join()

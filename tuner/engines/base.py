@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from tuner.errors import CnnTuneError
 from tuner.observer import Observer
@@ -38,6 +38,7 @@ class SearchJob:
     max_consecutive_failures: int = 5
     stop_when_found: bool = False
     sampler_seed: int | None = None  # default: seed
+    run_record: dict[str, Any] | None = None  # run.json's record, kept with a shared study
 
 
 class Session:
@@ -52,15 +53,20 @@ class Session:
         records: Callable[[], list[TrialRecord]],
         claimed: Callable[[], int] | None = None,
         found: Callable[[], bool] | None = None,
+        recover: Callable[[], None] | None = None,
+        poll_seconds: float = 2.0,
     ) -> None:
         """`claimed` counts finished trials plus those other workers are running (default: finished);
-        `found` says whether some trial has met the stop rule (for --stop-when-found)."""
+        `found` says whether some trial has met the stop rule (for --stop-when-found); `recover`
+        fails and requeues trials whose worker died, while this one waits for the last slots."""
         self.job = job
         self.target = target
         self.finished = finished
         self.records = records
         self.claimed = claimed or finished
         self.found = found or (lambda: False)
+        self.recover = recover
+        self.poll_seconds = poll_seconds
         self.deadline = None if job.timeout is None else time.monotonic() + job.timeout
         self.failures: list[str] = []
 
@@ -68,8 +74,20 @@ class Session:
         self.job.observer.search_started(self.target, self.finished())
 
     def should_stop(self) -> bool:
-        timed_out = self.deadline is not None and time.monotonic() >= self.deadline
-        return timed_out or self.claimed() >= self.target or self.abandon()
+        """True when no more trials should start here. While every remaining slot is held by a
+        running trial, a worker that can recover dead ones waits: if one of those workers dies,
+        its slot is queued again and taken here, so the study still ends with its full count."""
+        while True:
+            timed_out = self.deadline is not None and time.monotonic() >= self.deadline
+            if timed_out or self.abandon() or self.finished() >= self.target:
+                return True
+            if self.recover is not None:
+                self.recover()  # a dead worker's trial goes back to the queue before the next ask
+            if self.claimed() < self.target:
+                return False
+            if self.recover is None:
+                return True
+            time.sleep(self.poll_seconds)
 
     def abandon(self) -> bool:
         """With --stop-when-found: some trial met the stop rule, so running trials may stop too."""

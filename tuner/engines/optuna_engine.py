@@ -9,18 +9,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.engines.base import Engine, SearchJob, Session
 from tuner.engines.pruning import FOUND_ELSEWHERE, ExactStop, fastest_in_study
-from tuner.engines.workers import this_worker, worker_is_dead
+from tuner.engines.storage import Heartbeat, heartbeat_enabled, open_storage
+from tuner.engines.workers import new_session, this_worker, worker_is_dead
 from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
 from tuner.space import Space
 from tuner.store import mask_url
 
-__all__ = ["OptunaEngine", "suggest"]
+__all__ = ["RUN_ATTR", "OptunaEngine", "read_study", "suggest"]
+
+RUN_ATTR = "cnn_tune_run"  # the study's user attribute holding run.json's record
 
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -54,6 +56,12 @@ def suggest(trial: Trial, space: Space) -> dict[str, Any]:
     return space.resolve(sampled)
 
 
+def _stale_reason(t: FrozenTrial) -> str:
+    """Every failure cnn-tune records carries its reason; one without was failed by optuna's heartbeat check."""
+    host = (t.user_attrs.get("worker") or {}).get("host", "an unknown host")
+    return f"interrupted: its worker on {host} stopped sending heartbeats"
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds")
 
@@ -69,7 +77,7 @@ def to_record(t: FrozenTrial) -> TrialRecord:
         value=t.value if t.state == TrialState.COMPLETE else None,
         result=attrs.get("result", {}),
         history=attrs.get("history", []),
-        fail_reason=attrs.get("fail_reason"),
+        fail_reason=attrs.get("fail_reason") or (_stale_reason(t) if t.state == TrialState.FAIL else None),
         started=_iso(t.datetime_start),
         finished=_iso(t.datetime_complete),
     )
@@ -105,6 +113,8 @@ class OptunaEngine(Engine):
         return "none" if self.algorithm == "grid" else "median"
 
     def storage_label(self, job_folder: Path, storage: str | None) -> str:
+        if storage is not None:
+            open_storage(storage, lambda study, trial: None)  # a bad URL fails before the run folder exists
         return storage or f"journal:{job_folder / 'study.journal'}"
 
     # -- building the study -------------------------------------------------------------------
@@ -154,29 +164,21 @@ class OptunaEngine(Engine):
             ExactStop.check(space, name)
         return inner or optuna.pruners.NopPruner()  # the exact part runs in `_one_trial`
 
-    def _storage(self, url: str) -> Any:
-        if url.startswith("journal:") or url.endswith(".journal"):
-            path = Path(url.removeprefix("journal:"))
-            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-        try:
-            return optuna.storages.RDBStorage(url)
-        except (ImportError, ModuleNotFoundError) as exc:
-            raise CnnTuneError(f"--storage {mask_url(url)}: the database driver is missing ({exc})") from None
-        except Exception as exc:
-            first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            raise CnnTuneError(f"--storage {mask_url(url)}: cannot open the study storage: {first}") from None
-
     def study(self, job: SearchJob) -> optuna.Study:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=job.study_name,
-            storage=self._storage(job.storage or self.storage_label(job.folder, None)),
+            storage=open_storage(job.storage or self.storage_label(job.folder, None), self._stale),
             load_if_exists=True,
             direction=job.space.objective.direction,  # type: ignore[arg-type]
             sampler=self._sampler(job.space, job.seed if job.sampler_seed is None else job.sampler_seed, job.trials),
             pruner=self._pruner(job.space),
         )
+        if job.run_record and RUN_ATTR not in study.user_attrs:
+            # The run's record travels with the study, so `report --storage` can read it from any host.
+            study.set_user_attr(RUN_ATTR, job.run_record)
+        return study
 
     # -- running ------------------------------------------------------------------------------
 
@@ -186,17 +188,37 @@ class OptunaEngine(Engine):
         if t.params:
             study.enqueue_trial(t.params, user_attrs={"seed": t.user_attrs.get("seed")}, skip_if_exists=False)
 
+    def _stale(self, study: optuna.Study, t: FrozenTrial) -> None:
+        """optuna failed `t` for missed heartbeats (its host died or lost the database): run it again.
+        The trial is already finished here, so it cannot take a fail_reason; `_stale_reason` names it."""
+        self._requeue(study, t)
+
     def _recover(self, study: optuna.Study) -> None:
-        """Fail the trials whose worker died mid-trial (kill -9, power loss) and queue them again."""
+        """Fail the trials whose worker died mid-trial (kill -9, power loss) and queue them again.
+
+        A dead process on this host is seen at once; one on another host by its missed heartbeats
+        (database storages). When several workers look at once, only the one whose state change
+        lands queues the trial again.
+        """
         storage = study._storage
+        if heartbeat_enabled(storage):
+            optuna.storages.fail_stale_trials(study)  # calls `_stale` for each trial it fails
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if worker_is_dead(t.user_attrs.get("worker"), t.datetime_start):
-                storage.set_trial_user_attr(t._trial_id, "fail_reason", WORKER_DIED)
-                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                try:
+                    storage.set_trial_user_attr(t._trial_id, "fail_reason", WORKER_DIED)
+                    if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                        continue
+                except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+                    continue  # another worker got there first
                 self._requeue(study, t)
 
     def _one_trial(self, study: optuna.Study, job: SearchJob, session: Session) -> TrialRecord:
         trial = study.ask()
+        with Heartbeat(study._storage, trial._trial_id):
+            return self._run_asked(study, trial, job, session)
+
+    def _run_asked(self, study: optuna.Study, trial: Trial, job: SearchJob, session: Session) -> TrialRecord:
         trial.set_user_attr("worker", this_worker())
         config = suggest(trial, job.space)
         seed = trial.user_attrs.get("seed")
@@ -254,6 +276,7 @@ class OptunaEngine(Engine):
         return _records(self.study(job))
 
     def search(self, job: SearchJob) -> list[TrialRecord]:
+        new_session()
         study = self.study(job)
         self._recover(study)
         target = job.trials
@@ -272,7 +295,7 @@ class OptunaEngine(Engine):
         def records() -> list[TrialRecord]:
             return _records(study)
 
-        session = Session(job, target, finished, records, claimed, found)
+        session = Session(job, target, finished, records, claimed, found, recover=lambda: self._recover(study))
         session.start()
         try:
             while not session.should_stop():
@@ -282,9 +305,24 @@ class OptunaEngine(Engine):
                     session.save()
                     raise
                 session.trial_done(record)
+            session.save()  # the trials other workers finished after this one's last
         finally:
             session.finish()
         return records()
+
+
+def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
+    """The run record and every trial of the cnn-tune study `name` in the storage at `url`."""
+    storage = open_storage(url, lambda study, trial: None)  # reading only: fails no stale trial
+    names = optuna.get_all_study_names(storage)
+    if name not in names:
+        held = ", ".join(sorted(names)) or "no studies"
+        raise CnnTuneError(f"--name {name}: no study of that name in {mask_url(url)} (it holds {held})")
+    study = optuna.load_study(study_name=name, storage=storage)
+    record = study.user_attrs.get(RUN_ATTR)
+    if not record:
+        raise CnnTuneError(f"--name {name}: the study in {mask_url(url)} was not made by cnn-tune run")
+    return record, _records(study)
 
 
 def _records(study: optuna.Study) -> list[TrialRecord]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["this_worker", "worker_is_dead"]
+__all__ = ["new_session", "this_worker", "worker_is_dead"]
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -20,9 +21,19 @@ def _start_ticks(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+_session = uuid.uuid4().hex
+
+
+def new_session() -> None:
+    """Mark the start of a search in this process: trials an earlier search here left running
+    (it stopped on an error it could not record, such as a read-only disk) now count as dead."""
+    global _session
+    _session = uuid.uuid4().hex
+
+
 def this_worker() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _start_ticks(pid)}
+    return {"host": socket.gethostname(), "pid": pid, "start": _start_ticks(pid), "session": _session}
 
 
 # A worker records itself on a trial right after asking for it; a trial without that record is
@@ -41,7 +52,7 @@ def worker_is_dead(worker: dict[str, Any] | None, started: datetime | None = Non
         return False
     pid = int(worker.get("pid", -1))
     if pid == os.getpid():
-        return worker.get("start") != _start_ticks(pid)
+        return worker.get("start") != _start_ticks(pid) or worker.get("session") != _session
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
