@@ -30,7 +30,16 @@ def test_curves_are_the_best_trials_histories(run: object) -> None:
     first = data[data["trial"] == best[0]]
     recorded = run.history[run.history["trial"] == best[0]]
     assert first["val_loss"].tolist() == recorded["val_loss"].tolist()
-    assert list(data.columns) == ["rank", "trial", "epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+    assert list(data.columns) == [
+        "rank",
+        "trial",
+        "epoch",
+        "loss",
+        "val_loss",
+        "accuracy",
+        "val_accuracy",
+        "learning_rate",
+    ]
 
 
 def test_history_tracks_the_best_so_far(run: object) -> None:
@@ -87,3 +96,16 @@ def test_importance_is_empty_when_every_trial_scores_the_same(tmp_path: Path, ti
     run = load_run(outcome.store.path)
     assert importance_data(run.trials, run.space).empty
     assert "importance.png" not in {p.name for p in save_plots(run, tmp_path / "plots")}
+
+
+def test_learning_rate_plot_only_when_annealing_changed_a_rate(run: object, tmp_path: Path) -> None:
+    assert "learning_rate.png" not in {p.name for p in save_plots(run, tmp_path / "flat")}
+    history = run.history.copy()
+    best = run.leaderboard()["trial"].iloc[0]
+    history["learning_rate"] = 1e-3
+    history.loc[(history["trial"] == best) & (history["epoch"] >= 3), "learning_rate"] = 1e-4
+    run.history = history  # as a run with lr_annealing records it
+    data = curves_data(run.history, run.leaderboard(), top=2)
+    rates = data[data["trial"] == best]["learning_rate"].tolist()
+    assert rates[:2] == [1e-3, 1e-3] and set(rates[2:]) == {1e-4}
+    assert "learning_rate.png" in {p.name for p in save_plots(run, tmp_path / "annealed")}

@@ -30,13 +30,13 @@ __all__ = [
 
 
 def curves_data(history: pd.DataFrame, board: pd.DataFrame, top: int = 5) -> pd.DataFrame:
-    """Per-epoch loss and accuracy (training and validation) of the `top` best trials, best first."""
+    """Per-epoch loss, accuracy (training and validation) and learning rate of the `top` best trials, best first."""
     best = board["trial"].head(top).tolist()
     frame = history[history["trial"].isin(best)].copy()
     frame["rank"] = frame["trial"].map({t: i + 1 for i, t in enumerate(best)})
-    return frame.sort_values(["rank", "epoch"], ignore_index=True)[
-        ["rank", "trial", "epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
-    ]
+    columns = ["rank", "trial", "epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+    columns += ["learning_rate"] if "learning_rate" in frame else []  # histories from before it was logged lack it
+    return frame.sort_values(["rank", "epoch"], ignore_index=True)[columns]
 
 
 def history_data(trials: pd.DataFrame, objective: Objective) -> pd.DataFrame:
@@ -156,6 +156,17 @@ def plot_accuracy(data: pd.DataFrame) -> Any:
     return _curves(data, "accuracy", "accuracy")
 
 
+def plot_learning_rate(data: pd.DataFrame) -> Any:
+    """The learning rate per epoch of the best trials (log scale): where annealing divided it."""
+    figure, axes = _figure("Learning rate of the best trials", "epoch", "learning rate")
+    for (rank, trial), rows in data.groupby(["rank", "trial"]):
+        axes.step(rows["epoch"], rows["learning_rate"], where="post", label=f"#{rank} trial {trial}")
+    axes.set_yscale("log")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
 def plot_history(data: pd.DataFrame, objective: Objective) -> Any:
     figure, axes = _figure("Optimisation history", "trial", objective.name)
     axes.scatter(data["trial"], data["value"], label="trial", s=18)
@@ -209,6 +220,8 @@ def save_plots(run: Any, folder: Path, top: int = 5) -> list[Path]:
         "history.png": plot_history(history_data(run.trials, objective), objective),
         "parallel.png": plot_parallel(parallel_data(run.leaderboard(), run.space)),
     }
+    if "learning_rate" in curves and curves.groupby("trial")["learning_rate"].nunique().max() > 1:
+        figures["learning_rate.png"] = plot_learning_rate(curves)  # only when some trial's rate changed
     importance = importance_data(run.trials, run.space)
     if len(importance):
         figures["importance.png"] = plot_importance(importance)
