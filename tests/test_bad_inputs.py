@@ -73,6 +73,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         r"bad\.yaml: YAML syntax error at line 3, column 1: expected .,. or .\].",
     ),
     "not a mapping": (space_file("- just\n- a list\n"), r"bad\.yaml: a space file holds a mapping"),
+    "code in the space file": (
+        space_file('name: x\ndataset: !!python/object/apply:os.system ["touch /tmp/owned"]\n'),
+        r"bad\.yaml: YAML syntax error at line 2, column 10: .*could not determine a constructor",
+    ),
     "unknown top key": (edited("objective:", "objektive:"), r"unknown key `objektive`; did you mean `objective`\?"),
     "unknown hyperparameter": (
         edited("  dense_units:", "  dense_unit:"),
@@ -136,6 +140,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "storage password hidden": (
         run_with("--storage", "nosuchdb://user:secret@host/db"),
         r"nosuchdb://user:\*\*\*@host/db",
+    ),
+    "unreachable storage host": (
+        run_with("--storage", "postgresql://cnn:secret@127.0.0.1:1/cnn_tune"),
+        r"--storage postgresql://cnn:\*\*\*@127\.0\.0\.1:1/cnn_tune: cannot open the study storage: .*(refused|connect)",
     ),
     "storage folder missing": (
         run_with("--storage", "sqlite:////nonexistent/dir/s.db"),
