@@ -77,6 +77,8 @@ def test_three_hosts_share_one_study(tmp_path: Path, tiny_data: Path, database: 
     assert len(finished) == 9  # --trials is study-wide
     workers = {t.user_attrs["worker"]["pid"] for t in finished}
     assert len(workers) >= 2, "the hosts did not share the work"
+    # the same command on every host, yet each host's sampler draws its own proposals
+    assert len({json.dumps(t.params, sort_keys=True) for t in finished}) >= 7
     for i in range(3):  # every host's own folder reads the whole study, without the password
         folder = tmp_path / f"host{i}" / "shared"
         frame = pd.read_csv(folder / "trials.csv")

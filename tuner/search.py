@@ -119,6 +119,11 @@ def trainer_runner(space: Space, dataset: Dataset) -> TrialRunner:
     return run
 
 
+def _shared(storage: str | None) -> bool:
+    """Whether the study lives in a database other hosts may share (not a journal file)."""
+    return storage is not None and not (storage.startswith("journal:") or storage.endswith(".journal"))
+
+
 def save_tables(store: RunStore, space: Space, run: dict[str, Any], records: list[TrialRecord]) -> None:
     """Write the run's tables (trials, history, best config, leaderboard) from its trial records."""
     trials = trials_frame(records, [p.name for p in space.searched])
@@ -242,8 +247,10 @@ def run_search(
         trials=settings.trials or space.trials,
         timeout=settings.timeout,
         seed=settings.seed,
-        # Each worker's sampler draws its own proposals; the first keeps the run's seed.
-        sampler_seed=settings.seed + 7919 * (worker - 1),
+        # Each worker's sampler draws its own proposals; the first keeps the run's seed. Processes
+        # joining a database study from several hosts all run the same command: their process ids
+        # tell them apart, or every host would propose the same configurations.
+        sampler_seed=settings.seed + 7919 * (worker - 1) + (os.getpid() if _shared(settings.storage) else 0),
         observer=observer or Observer(),
         save=lambda records: save_tables(store, space, run, records),
         stop_when_found=settings.stop_when_found,

@@ -23,37 +23,6 @@ from tuner.space.rules import Constraint, StopRule
 __all__ = ["train_trial"]
 
 
-_tensors: dict[int, tuple[Dataset, dict[str, Any]]] = {}
-
-
-def _as_tensors(dataset: Dataset) -> dict[str, Any]:
-    """The dataset's arrays as TensorFlow constants, converted once per process."""
-    cached = _tensors.get(id(dataset))
-    if cached is None or cached[0] is not dataset:
-        arrays = {
-            name: tf.constant(getattr(dataset, name))
-            for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-        }
-        _tensors.clear()
-        _tensors[id(dataset)] = (dataset, arrays)
-        return arrays
-    return cached[1]
-
-
-def _stream(x: Any, y: Any, batch_size: int, seed: int | None) -> Any:
-    """Batches fed from memory: shuffled indices gathered per batch, with prefetch."""
-    data = tf.data
-    count = int(x.shape[0])
-    indices = data.Dataset.range(count)
-    if seed is not None:
-        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    return (
-        indices.batch(batch_size)
-        .map(lambda i: (tf.gather(x, i), tf.gather(y, i)), num_parallel_calls=data.AUTOTUNE, deterministic=True)
-        .prefetch(data.AUTOTUNE)
-    )
-
-
 def _save_model(model: Any, path: Path) -> None:
     """Save as .keras through a temporary name, so a crash never leaves half a model."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,18 +89,20 @@ def train_trial(
         counts = check_model(model, constraints, epochs)
         result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
         result.param_count = counts["params"]
-        tensors = _as_tensors(dataset)
-        batch = int(config.get("batch_size", 32))
+        # The float32 arrays loaded once per process go to Keras as they are, the way a plain
+        # `model.fit` script feeds them: Keras batches them from memory, shuffled by the seed above.
         model.fit(
-            _stream(tensors["x_train"], tensors["y_train"], batch, seed),
-            validation_data=_stream(tensors["x_val"], tensors["y_val"], max(batch, 256), None),
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=int(config.get("batch_size", 32)),
+            validation_data=(dataset.x_val, dataset.y_val),
             epochs=epochs,
             callbacks=[*_annealing(config), *(c for c in (threshold, monitor) if c is not None)],
-            shuffle=False,  # the stream shuffles itself, seeded
+            shuffle=True,
             verbose=0,
         )
         _finish(result, monitor, threshold, stop)
-        scores = model.evaluate(_stream(tensors["x_test"], tensors["y_test"], 1024, None), verbose=0, return_dict=True)
+        scores = model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0, return_dict=True)
         result.test_accuracy = float(scores["accuracy"])
         result.test_loss = float(scores["loss"])
         if save_to is not None:
