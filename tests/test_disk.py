@@ -76,3 +76,5 @@ def test_read_only_mid_search_then_resume(disk: Path, tiny_data: Path) -> None:
     search(disk, 6, scripted_runner())
     after = pd.read_csv(disk / "exercise3-optuna-tpe" / "trials.csv")
     assert (after["state"] == "complete").sum() == 6 and after["trial"].is_unique
+    failed = after[after["state"] == "failed"]  # the trial running when the disk turned read-only
+    assert len(failed) == 1 and failed["fail_reason"].iloc[0].startswith("interrupted")
