@@ -233,6 +233,32 @@ def test_bad_options(tmp_path: Path, tiny_data: Path, options: dict, message: st
         search(tmp_path, scripted_runner(), **options)
 
 
+def test_timeout_is_study_wide(tmp_path: Path, tiny_data: Path) -> None:
+    import time
+
+    import optuna
+
+    from tuner.engines.optuna_engine import DEADLINE_ATTR
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="timed", storage=url, direction="minimize")
+    study.set_user_attr(DEADLINE_ATTR, time.time() + 1.5)  # another host started this study's clock
+    slow = scripted_runner(epoch_seconds=lambda c: 0.0)
+
+    def runner(config: dict, seed: int, on_epoch: Any, say: Any) -> Any:
+        time.sleep(0.4)
+        return slow(config, seed, on_epoch, say)
+
+    started = time.monotonic()
+    search(tmp_path, runner, trials=100, timeout=7200, storage=url, name="timed", pruner="none")
+    assert time.monotonic() - started < 10 and 1 <= len(slow.calls) <= 6  # it kept the study's deadline
+    # Once that deadline has passed, the same command is a resume with a fresh --timeout.
+    again = scripted_runner()
+    search(tmp_path, again, trials=len(slow.calls) + 2, timeout=7200, storage=url, name="timed", pruner="none")
+    assert len(again.calls) == 2
+    assert optuna.load_study(study_name="timed", storage=url).user_attrs[DEADLINE_ATTR] > time.time() + 7000
+
+
 def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     outcome = search(tmp_path, scripted_runner(), trials=2, storage=url)

@@ -55,10 +55,12 @@ class Session:
         found: Callable[[], bool] | None = None,
         recover: Callable[[], None] | None = None,
         poll_seconds: float = 2.0,
+        ends_at: float | None = None,
     ) -> None:
         """`claimed` counts finished trials plus those other workers are running (default: finished);
         `found` says whether some trial has met the stop rule (for --stop-when-found); `recover`
-        fails and requeues trials whose worker died, while this one waits for the last slots."""
+        fails and requeues trials whose worker died, while this one waits for the last slots;
+        `ends_at` (wall-clock seconds) replaces `job.timeout` when the study sets the deadline."""
         self.job = job
         self.target = target
         self.finished = finished
@@ -67,7 +69,10 @@ class Session:
         self.found = found or (lambda: False)
         self.recover = recover
         self.poll_seconds = poll_seconds
-        self.deadline = None if job.timeout is None else time.monotonic() + job.timeout
+        if ends_at is not None:
+            self.deadline: float | None = time.monotonic() + (ends_at - time.time())
+        else:
+            self.deadline = None if job.timeout is None else time.monotonic() + job.timeout
         self.failures: list[str] = []
 
     def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from tuner.store import mask_url
 __all__ = ["RUN_ATTR", "OptunaEngine", "read_study", "suggest"]
 
 RUN_ATTR = "cnn_tune_run"  # the study's user attribute holding run.json's record
+DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's --timeout ends (seconds since the epoch)
 
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -54,6 +56,23 @@ def suggest(trial: Trial, space: Space) -> dict[str, Any]:
             sampled[p.name] = value
         partial[p.name] = value
     return space.resolve(sampled)
+
+
+def _deadline(study: optuna.Study, job: SearchJob) -> float | None:
+    """When this search stops starting trials (wall clock), shared by every worker of the study.
+
+    The first worker with --timeout records its deadline in the study; workers joining while it lies
+    ahead (other hosts, spawned workers) keep it, so --timeout is study-wide. Once it has passed, the
+    same command is a resume and gets a fresh --timeout.
+    """
+    if job.timeout is None:
+        return None
+    now = time.time()
+    shared = study.user_attrs.get(DEADLINE_ATTR)
+    if isinstance(shared, (int, float)) and shared > now:
+        return float(shared)
+    study.set_user_attr(DEADLINE_ATTR, now + job.timeout)
+    return now + job.timeout
 
 
 def _stale_reason(t: FrozenTrial) -> str:
@@ -295,7 +314,16 @@ class OptunaEngine(Engine):
         def records() -> list[TrialRecord]:
             return _records(study)
 
-        session = Session(job, target, finished, records, claimed, found, recover=lambda: self._recover(study))
+        session = Session(
+            job,
+            target,
+            finished,
+            records,
+            claimed,
+            found,
+            recover=lambda: self._recover(study),
+            ends_at=_deadline(study, job),
+        )
         session.start()
         try:
             while not session.should_stop():
