@@ -259,6 +259,19 @@ def test_timeout_is_study_wide(tmp_path: Path, tiny_data: Path) -> None:
     assert optuna.load_study(study_name="timed", storage=url).user_attrs[DEADLINE_ATTR] > time.time() + 7000
 
 
+def test_workers_that_ask_for_the_last_slot_together_give_the_youngest_trials_back(tmp_path: Path) -> None:
+    import optuna
+
+    from tuner.engines.optuna_engine import _surplus
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    done = study.ask()
+    study.tell(done, 1.0)
+    racing = [study.ask() for _ in range(3)]  # three workers asked for the last two slots at once
+    assert [_surplus(study, t.number, target=3) for t in racing] == [False, False, True]
+    assert not any(_surplus(study, t.number, target=4) for t in racing)
+
+
 def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     outcome = search(tmp_path, scripted_runner(), trials=2, storage=url)

@@ -24,6 +24,7 @@ from tuner.store import mask_url
 __all__ = ["RUN_ATTR", "OptunaEngine", "read_study", "suggest"]
 
 RUN_ATTR = "cnn_tune_run"  # the study's user attribute holding run.json's record
+SURPLUS_ATTR = "cnn_tune_surplus"  # a trial asked for when the study was already full, given back unrun
 DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's --timeout ends (seconds since the epoch)
 
 _STATES = {
@@ -232,8 +233,13 @@ class OptunaEngine(Engine):
                     continue  # another worker got there first
                 self._requeue(study, t)
 
-    def _one_trial(self, study: optuna.Study, job: SearchJob, session: Session) -> TrialRecord:
+    def _one_trial(self, study: optuna.Study, job: SearchJob, session: Session) -> TrialRecord | None:
+        """Ask for a trial and run it; None when other workers filled the study's last slots first."""
         trial = study.ask()
+        if _surplus(study, trial.number, session.target):
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            study.tell(trial, state=TrialState.FAIL)
+            return None
         with Heartbeat(study._storage, trial._trial_id):
             return self._run_asked(study, trial, job, session)
 
@@ -332,7 +338,8 @@ class OptunaEngine(Engine):
                 except BaseException:
                     session.save()
                     raise
-                session.trial_done(record)
+                if record is not None:
+                    session.trial_done(record)
             session.save()  # the trials other workers finished after this one's last
         finally:
             session.finish()
@@ -353,8 +360,24 @@ def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
     return record, _records(study)
 
 
+def _surplus(study: optuna.Study, number: int, target: int) -> bool:
+    """Whether trial `number`, just asked for, is one too many: workers that asked at the same moment
+    for the study's last slots all got a trial, and the youngest of them give theirs back."""
+    claimed = study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
+    over = len(claimed) - target
+    if over <= 0:
+        return False
+    youngest = sorted((t.number for t in claimed if t.state == TrialState.RUNNING), reverse=True)[:over]
+    return number in youngest
+
+
 def _records(study: optuna.Study) -> list[TrialRecord]:
-    return [to_record(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    """Every trial worth a row: not the queued ones, nor the surplus ones given back unrun."""
+    return [
+        to_record(t)
+        for t in study.get_trials(deepcopy=False)
+        if t.state != TrialState.WAITING and not t.user_attrs.get(SURPLUS_ATTR)
+    ]
 
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):
