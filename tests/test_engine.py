@@ -272,6 +272,16 @@ def test_workers_that_ask_for_the_last_slot_together_give_the_youngest_trials_ba
     assert not any(_surplus(study, t.number, target=4) for t in racing)
 
 
+def test_a_host_with_another_search_cannot_join_a_shared_study(tmp_path: Path, tiny_data: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    search(tmp_path / "host1", scripted_runner(), trials=2, storage=url, name="shared")
+    with pytest.raises(CnnTuneError, match=r"--name shared: the study in sqlite:.* holds another search \(seed=0\)"):
+        search(tmp_path / "host2", scripted_runner(), trials=2, storage=url, name="shared", seed=1)
+    joined = scripted_runner()  # the same command from another folder joins
+    search(tmp_path / "host3", joined, trials=3, storage=url, name="shared")
+    assert len(joined.calls) == 1
+
+
 def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     outcome = search(tmp_path, scripted_runner(), trials=2, storage=url)

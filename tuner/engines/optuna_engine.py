@@ -59,6 +59,25 @@ def suggest(trial: Trial, space: Space) -> dict[str, Any]:
     return space.resolve(sampled)
 
 
+def _check_same_search(study: optuna.Study, job: SearchJob) -> None:
+    """The first worker records the run in the study (so `report --storage` works from any host); a host
+    joining with another space, engine, dataset or seed would mix two searches in one study: refused."""
+    assert job.run_record is not None
+    recorded = study.user_attrs.get(RUN_ATTR)
+    if recorded is None:
+        study.set_user_attr(RUN_ATTR, job.run_record)
+        return
+    ours, theirs = job.run_record.get("identity", {}), recorded.get("identity", {})
+    differing = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if differing:
+        shown = ", ".join(f"{k}={theirs.get(k)!r}" for k in differing if k != "space")
+        detail = "a different space file" if differing == ["space"] else shown
+        raise CnnTuneError(
+            f"--name {job.study_name}: the study in {mask_url(str(job.storage))} holds another search ({detail}); "
+            "run the command its first host ran, or choose another --name"
+        )
+
+
 def _deadline(study: optuna.Study, job: SearchJob) -> float | None:
     """When this search stops starting trials (wall clock), shared by every worker of the study.
 
@@ -195,9 +214,8 @@ class OptunaEngine(Engine):
             sampler=self._sampler(job.space, job.seed if job.sampler_seed is None else job.sampler_seed, job.trials),
             pruner=self._pruner(job.space),
         )
-        if job.run_record and RUN_ATTR not in study.user_attrs:
-            # The run's record travels with the study, so `report --storage` can read it from any host.
-            study.set_user_attr(RUN_ATTR, job.run_record)
+        if job.run_record:
+            _check_same_search(study, job)
         return study
 
     # -- running ------------------------------------------------------------------------------
