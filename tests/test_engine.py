@@ -181,6 +181,8 @@ def test_pinned_values_resume_only_the_same_run(tmp_path: Path, tiny_data: Path)
     search(tmp_path, scripted_runner(), trials=2, pins=["filters=32"], name="pinned")
     with pytest.raises(CnnTuneError, match=r"holds another search \(set=\{.filters.: 32\}\)"):
         search(tmp_path, scripted_runner(), trials=3, pins=["filters=64"], name="pinned")
+    with pytest.raises(CnnTuneError, match=r"holds another search"):  # nor without the pin
+        search(tmp_path, scripted_runner(), trials=3, name="pinned")
     again = scripted_runner()
     search(tmp_path, again, trials=3, pins=["filters=32"], name="pinned")
     assert [c["config"]["filters"] for c in again.calls] == [32]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from tuner.errors import CnnTuneError
 
-__all__ = ["RunStore", "mask_url", "write_atomic"]
+__all__ = ["RunStore", "identity_difference", "mask_url", "write_atomic"]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -27,6 +27,17 @@ _PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
 def mask_url(url: str) -> str:
     """The storage URL with any password replaced by ***."""
     return _PASSWORD.sub(r"\1:***@", url)
+
+
+def identity_difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str | None:
+    """How a search's identity differs from the one recorded (the recorded values, or "a different space
+    file"), or None when it is the same search."""
+    differing = sorted(k for k in set(recorded) | set(identity) if recorded.get(k) != identity.get(k))
+    if not differing:
+        return None
+    if differing == ["space"]:
+        return "a different space file"
+    return ", ".join(f"{k}={recorded.get(k)!r}" for k in differing if k != "space")
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -74,10 +85,8 @@ class RunStore:
         run_file = self.path / self.RUN_FILE
         if run_file.exists():
             previous = self.read_run()
-            differing = [k for k, v in identity.items() if previous.get("identity", {}).get(k) != v]
-            if differing:
-                was = ", ".join(f"{k}={previous.get('identity', {}).get(k)!r}" for k in differing if k != "space")
-                detail = "a different space file" if differing == ["space"] else was
+            detail = identity_difference(previous.get("identity", {}), identity)
+            if detail:
                 raise CnnTuneError(
                     f"{self.path} holds another search ({detail}); pass --name NEW to start a new run, "
                     "or repeat the original command to resume it"

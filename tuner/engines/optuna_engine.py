@@ -19,7 +19,7 @@ from tuner.engines.workers import new_session, this_worker, worker_is_dead
 from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
 from tuner.records import TrialRecord, trial_seed
 from tuner.space import Space
-from tuner.store import mask_url
+from tuner.store import identity_difference, mask_url
 
 __all__ = ["RUN_ATTR", "OptunaEngine", "read_study", "suggest"]
 
@@ -67,11 +67,8 @@ def _check_same_search(study: optuna.Study, job: SearchJob) -> None:
     if recorded is None:
         study.set_user_attr(RUN_ATTR, job.run_record)
         return
-    ours, theirs = job.run_record.get("identity", {}), recorded.get("identity", {})
-    differing = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-    if differing:
-        shown = ", ".join(f"{k}={theirs.get(k)!r}" for k in differing if k != "space")
-        detail = "a different space file" if differing == ["space"] else shown
+    detail = identity_difference(recorded.get("identity", {}), job.run_record.get("identity", {}))
+    if detail:
         raise CnnTuneError(
             f"--name {job.study_name}: the study in {mask_url(str(job.storage))} holds another search ({detail}); "
             "run the command its first host ran, or choose another --name"
