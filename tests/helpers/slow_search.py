@@ -36,6 +36,9 @@ def slow(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
 
 
 signal.signal(signal.SIGTERM, raise_terminated)
+# A suite started in the background (`cmd &` in a script) passes SIGINT down as ignored, and Python then
+# installs no Ctrl-C handler; this search must see the test's SIGINT as Ctrl-C however it was started.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 outcome = run_search(
     SearchSettings(
         space="exercise3",
