@@ -19,6 +19,7 @@ from tuner.data import Dataset, load_dataset
 from tuner.devices import Placement, plan_workers, visible_gpus
 from tuner.engines import get_engine
 from tuner.engines.base import Engine, SearchJob, TrialRunner
+from tuner.engines.storage import is_journal
 from tuner.errors import CnnTuneError, Terminated, raise_terminated
 from tuner.observer import Observer
 from tuner.records import TrialRecord
@@ -121,7 +122,7 @@ def trainer_runner(space: Space, dataset: Dataset) -> TrialRunner:
 
 def _shared(storage: str | None) -> bool:
     """Whether the study lives in a database other hosts may share (not a journal file)."""
-    return storage is not None and not (storage.startswith("journal:") or storage.endswith(".journal"))
+    return storage is not None and not is_journal(storage)
 
 
 def save_tables(store: RunStore, space: Space, run: dict[str, Any], records: list[TrialRecord]) -> None:

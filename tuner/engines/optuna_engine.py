@@ -126,6 +126,7 @@ def _needs(module: str, algorithm: str) -> None:
 
 class OptunaEngine(Engine):
     name = "optuna"
+    _opened: tuple[str, Any] | None = None  # (url, storage) of the study's storage, once opened
     algorithms: ClassVar[dict[str, str]] = {
         "tpe": "Tree-structured Parzen Estimator (multivariate, grouped for conditional parameters)",
         "random": "independent uniform sampling",
@@ -150,8 +151,14 @@ class OptunaEngine(Engine):
 
     def storage_label(self, job_folder: Path, storage: str | None) -> str:
         if storage is not None:
-            open_storage(storage, lambda study, trial: None)  # a bad URL fails before the run folder exists
+            self._open(storage)  # a bad URL fails before the run folder exists
         return storage or f"journal:{job_folder / 'study.journal'}"
+
+    def _open(self, url: str) -> Any:
+        """The storage behind `url`, opened once per engine (the check before the run folder, then the study)."""
+        if self._opened is None or self._opened[0] != url:
+            self._opened = (url, open_storage(url, self._stale))
+        return self._opened[1]
 
     # -- building the study -------------------------------------------------------------------
 
@@ -205,7 +212,7 @@ class OptunaEngine(Engine):
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         study = optuna.create_study(
             study_name=job.study_name,
-            storage=open_storage(job.storage or self.storage_label(job.folder, None), self._stale),
+            storage=self._open(job.storage or self.storage_label(job.folder, None)),
             load_if_exists=True,
             direction=job.space.objective.direction,  # type: ignore[arg-type]
             sampler=self._sampler(job.space, job.seed if job.sampler_seed is None else job.sampler_seed, job.trials),

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from tuner.errors import CnnTuneError
 from tuner.store import mask_url
 
-__all__ = ["Heartbeat", "grace_seconds", "heartbeat_seconds", "open_storage"]
+__all__ = ["Heartbeat", "grace_seconds", "heartbeat_seconds", "is_journal", "open_storage"]
 
 _CREATE_ATTEMPTS = 5
 # The database drivers cnn-tune knows, by URL scheme: (module, what to install).
@@ -46,9 +46,14 @@ def grace_seconds() -> int:
     return 6 * heartbeat_seconds()
 
 
+def is_journal(url: str) -> bool:
+    """Whether `url` names a journal file (`journal:PATH` or `*.journal`) rather than a database."""
+    return url.startswith("journal:") or url.endswith(".journal")
+
+
 def open_storage(url: str, on_stale: Callable[[optuna.Study, Any], None]) -> Any:
     """The optuna storage behind `url` (`journal:PATH`, `*.journal`, or an SQLAlchemy database URL)."""
-    if url.startswith("journal:") or url.endswith(".journal"):
+    if is_journal(url):
         return optuna.storages.JournalStorage(JournalFileBackend(str(Path(url.removeprefix("journal:")))))
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}  # a server restart drops pooled connections
