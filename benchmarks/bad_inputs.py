@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from conftest import write_idx_dir  # noqa: E402
-from test_bad_inputs import CASES  # noqa: E402
-from test_cli import invoke  # noqa: E402
+from conftest import write_idx_dir
+from test_bad_inputs import CASES
+from test_cli import invoke
 
 
 def main() -> None:

@@ -130,6 +130,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         r"--set filters=48: not a value .* choice 16, 32, 64",
     ),
     "set without a value": (run_with("--set", "filters"), r"--set filters: write NAME=VALUE"),
+    "start value outside the space": (
+        edited("{filters: 32, kernel_size: 3,", "{filters: 48, kernel_size: 3,"),
+        r"bad\.yaml: search\.start\[0\]\.filters: 48 is outside params\.filters \(choice 16, 32, 64\)",
+    ),
     "report format": (lambda tmp: ["report", str(tmp), "--format", "pdf"], r"--format: unknown format 'pdf'"),
     "not a run folder": (lambda tmp: ["report", str(tmp)], r"is not a cnn-tune run folder"),
     # storage URLs

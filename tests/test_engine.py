@@ -291,3 +291,35 @@ def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
     again = scripted_runner()
     search(tmp_path, again, trials=3, storage=url)
     assert len(again.calls) == 1
+
+
+REFERENCE = {
+    "filters": 32,
+    "kernel_size": 3,
+    "dense_units": 128,
+    "dropout": 0.0,
+    "learning_rate": 0.001,
+    "batch_size": 32,
+}
+
+
+def test_a_new_study_tries_the_spaces_start_configuration_first(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner()
+    search(tmp_path, runner, trials=3, name="started")
+    first = runner.calls[0]["config"]
+    assert {k: first[k] for k in REFERENCE} == REFERENCE
+    assert all({k: c["config"][k] for k in REFERENCE} != REFERENCE for c in runner.calls[1:])
+    resumed = scripted_runner()
+    search(tmp_path, resumed, trials=5, name="started")  # resuming queues nothing again
+    assert len(resumed.calls) == 2
+    assert all({k: c["config"][k] for k in REFERENCE} != REFERENCE for c in resumed.calls)
+    skipped = scripted_runner()
+    search(tmp_path, skipped, trials=2, name="no-start", no_start=True)
+    assert all({k: c["config"][k] for k in REFERENCE} != REFERENCE for c in skipped.calls)
+
+
+def test_set_overrides_a_start_entry_and_the_sampler_fills_in(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner()
+    search(tmp_path, runner, trials=1, pins=["filters=64"])
+    first = runner.calls[0]["config"]
+    assert first["filters"] == 64 and first["batch_size"] == 32 and first["learning_rate"] == 0.001

@@ -136,6 +136,11 @@ def test_two_conv_layers_under_exercise_rules_are_refused(tmp_path: Path) -> Non
         ({"constraints": ["convs <= 1"]}, r"unknown quantity `convs`"),
         ({"constraints": ["params <= 1000"]}, r"rule `params <= 1000` is broken"),
         ({"datset": "mnist"}, r"unknown key `datset`; did you mean `dataset`\?"),
+        ({"search": {"start": [{"filter": 32}]}}, r"search\.start\[0\]: `filter` is not a parameter .* `filters`\?"),
+        ({"search": {"start": [{"filters": 48}]}}, r"search\.start\[0\]\.filters: 48 is outside params\.filters"),
+        ({"search": {"start": [{"conv_layers": 2}]}}, r"search\.start\[0\]\.conv_layers: 2 is outside"),
+        ({"search": {"start": {"filters": 32}}}, r"search\.start: give a list of configurations"),
+        ({"search": {"begin": []}}, r"search: the allowed keys are trials and start"),
         ({"params": {"conv_layers": 3, "kernel_size": 9}, "constraints": []}, r"cannot be built on 28x28x1 images"),
     ],
 )
@@ -174,3 +179,32 @@ def test_max_epochs_clips_every_epoch_value() -> None:
 def test_parse_space_without_stop_defaults_to_val_accuracy() -> None:
     space = parse_space({"dataset": "mnist", "params": {"filters": 8}}, source="inline")
     assert space.objective.name == "val_accuracy" and space.stop is None
+
+
+def test_start_configurations_keep_searched_values_and_follow_set_and_max_epochs(tmp_path: Path) -> None:
+    data = {
+        **BASE,
+        "params": {**BASE["params"], "kernel_size": {"choice": [3, 5]}, "epochs": {"choice": [5, 10]}},
+        "search": {"start": [{"conv_layers": 1, "filters": 32, "epochs": 10}, {"filters": 16, "kernel_size": 5}]},
+    }
+    space = load_space(write(tmp_path, data))
+    # conv_layers is fixed: only searched parameters are kept; the sampler fills in the rest.
+    assert space.start == ({"filters": 32, "epochs": 10}, {"filters": 16, "kernel_size": 5})
+    assert space.to_dict()["search"]["start"] == [{"filters": 32, "epochs": 10}, {"filters": 16, "kernel_size": 5}]
+    # --set wins over a start entry; entries left empty or repeated are dropped.
+    assert space.with_values({"filters": 16}).start == ({"epochs": 10}, {"kernel_size": 5})
+    assert space.with_values({"filters": 16, "kernel_size": 5}).start == ({"epochs": 10},)
+    assert space.with_max_epochs(7).start == ({"filters": 32, "epochs": 7}, {"filters": 16, "kernel_size": 5})
+    assert space.without_start().start == ()
+
+
+def test_exercise3_starts_from_the_courses_reference_answer() -> None:
+    (reference,) = load_space("exercise3").start
+    assert reference == {
+        "filters": 32,
+        "kernel_size": 3,
+        "dense_units": 128,
+        "dropout": 0.0,
+        "learning_rate": 0.001,
+        "batch_size": 32,
+    }

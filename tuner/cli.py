@@ -178,6 +178,9 @@ def run(
     pins: list[str] = typer.Option(
         [], "--set", help="Pin a parameter to one of its values, NAME=VALUE (repeatable), e.g. --set filters=32."
     ),
+    no_start: bool = typer.Option(
+        False, "--no-start", help="Skip the space's start configurations (search.start): the sampler picks every trial."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no leaderboard."),
 ) -> None:
     """Search a space; running the same command again resumes the run."""
@@ -206,6 +209,7 @@ def run(
         xla=xla,
         stop_when_found=stop_when_found,
         pins=pins,
+        no_start=no_start,
         command=["cnn-tune", *sys.argv[1:]],
     )
     observer = QuietProgress(console) if quiet else RichProgress(console)

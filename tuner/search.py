@@ -57,6 +57,7 @@ class SearchSettings:
     xla: bool = False
     stop_when_found: bool = False
     pins: list[str] = field(default_factory=list)
+    no_start: bool = False
     command: list[str] = field(default_factory=list)
 
     def pinned(self) -> dict[str, Any]:
@@ -211,6 +212,8 @@ def run_search(
         space = space.with_values(pinned)
     if settings.max_epochs:
         space = space.with_max_epochs(settings.max_epochs)
+    if settings.no_start:
+        space = space.without_start()
     engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
     # Worker placement is checked before the data loads: an impossible setup fails at once.
     placements = (

@@ -113,9 +113,33 @@ def _now() -> str:
 
 
 class _ManagedOracle:
-    """Mixed into a keras-tuner oracle: stops when the session says so, writes its files atomically."""
+    """Mixed into a keras-tuner oracle: stops when the session says so, writes its files atomically,
+    and draws the space's start configurations before its first random values."""
 
     should_stop: Callable[[], bool] = staticmethod(lambda: False)
+    start: tuple[dict[str, Any], ...] = ()
+    _started = 0  # start configurations drawn so far (kept in oracle.json, so a resumed run goes on)
+
+    def _random_values(self) -> Any:
+        while self._started < len(self.start):
+            wanted = self.start[self._started]
+            self._started += 1
+            hps = kt.HyperParameters()
+            for hp in self.hyperparameters.space:  # type: ignore[attr-defined]
+                hps.merge([hp])
+                if hps.is_active(hp):  # what an entry leaves out is drawn as keras-tuner would
+                    hps.values[hp.name] = wanted.get(hp.name, hp.random_sample(self._seed_state))  # type: ignore[attr-defined]
+                    self._seed_state += 1  # type: ignore[attr-defined]
+            if not self._duplicate(hps.values):  # type: ignore[attr-defined]
+                return hps.values
+        return super()._random_values()  # type: ignore[misc]
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "cnn_tune_started": self._started}  # type: ignore[misc]
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)  # type: ignore[misc]
+        self._started = int(state.get("cnn_tune_started", 0))
 
     def create_trial(self, tuner_id: str) -> Any:
         if self.should_stop():
@@ -293,6 +317,8 @@ class KerasTunerEngine(Engine):
         book = RecordBook(job.folder / _RECORDS)
         book.folder.mkdir(parents=True, exist_ok=True)
         oracle = self._oracle(job.space, job.seed, job.trials)
+        if self.algorithm != "grid":  # a grid tries every combination anyway
+            oracle.start = job.space.start
         tuner = _Tuner(oracle, job.folder, self, job, book)
         self._recover(tuner.oracle, book)
         # keras-tuner reloads only when its tuner file exists, and writes it first after a trial:

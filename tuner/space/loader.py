@@ -117,6 +117,29 @@ def _positive_int(value: Any, where: str) -> int:
     return value
 
 
+def _parse_start(raw: Any, params: tuple[Param, ...], where: str) -> tuple[dict[str, Any], ...]:
+    """`search.start`: configurations tried first, before the sampler proposes (a known good answer)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(entry, dict) and entry for entry in raw):
+        raise CnnTuneError(f"{where}: give a list of configurations, such as [{{filters: 32, batch_size: 32}}]")
+    by_name = {p.name: p for p in params}
+    start = []
+    for i, entry in enumerate(raw):
+        for name, value in entry.items():
+            param = by_name.get(str(name))
+            if param is None:
+                raise CnnTuneError(
+                    f"{where}[{i}]: `{name}` is not a parameter of this space{_did_you_mean(str(name), tuple(by_name))}"
+                )
+            if not param.allows(value):
+                raise CnnTuneError(f"{where}[{i}].{name}: {value!r} is outside params.{name} ({param.describe()})")
+        searched = {str(k): v for k, v in entry.items() if by_name[str(k)].searched}
+        if searched and searched not in start:
+            start.append(searched)
+    return tuple(start)
+
+
 def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
     """Validate the YAML data of a space; every problem names the file, the key and the rule."""
     if not isinstance(raw, dict):
@@ -162,9 +185,10 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise CnnTuneError(f"{source}: data.seed: must be a whole number, got {seed!r}")
     search = raw.get("search", {}) or {}
-    if not isinstance(search, dict) or set(search) - {"trials"}:
-        raise CnnTuneError(f"{source}: search: the allowed key is trials, got {search!r}")
+    if not isinstance(search, dict) or set(search) - {"trials", "start"}:
+        raise CnnTuneError(f"{source}: search: the allowed keys are trials and start, got {search!r}")
     trials = _positive_int(search.get("trials", 20), f"{source}: search.trials")
+    start = _parse_start(search.get("start"), params, f"{source}: search.start")
     name = raw.get("name", default_name)
     space = Space(
         name=str(name),
@@ -180,6 +204,7 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
         color=color,
         image_size=tuple(size) if size else None,
         trials=trials,
+        start=start,
         raw=raw,
     )
     named = NAMED.get(dataset)

@@ -46,6 +46,7 @@ class Space:
     color: str = "grayscale"
     image_size: tuple[int, int] | None = None
     trials: int = 20
+    start: tuple[dict[str, Any], ...] = ()  # configurations tried first (search.start)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -107,7 +108,8 @@ class Space:
                 else:
                     p = replace(p, low=min(p.low, cap), high=min(p.high, cap))
             params.append(p)
-        return replace(self, params=tuple(params))
+        start = [{**e, "epochs": min(int(e["epochs"]), cap)} if "epochs" in e else e for e in self.start]
+        return replace(self, params=tuple(params))._with_start(start)
 
     def with_values(self, pinned: dict[str, Any]) -> Space:
         """The same space with some parameters pinned to one of their values (the `--set` option)."""
@@ -126,7 +128,21 @@ class Space:
                     f"(params.{name} is {param.describe()}); pick one of those"
                 )
             params[index] = Param(name, "fixed", value=value, when=param.when)
-        return replace(self, params=tuple(params))
+        return replace(self, params=tuple(params))._with_start(
+            [{k: v for k, v in entry.items() if k not in pinned} for entry in self.start]
+        )
+
+    def _with_start(self, entries: list[dict[str, Any]]) -> Space:
+        """The space with these start configurations, the empty and the repeated ones dropped."""
+        start: list[dict[str, Any]] = []
+        for entry in entries:
+            if entry and entry not in start:
+                start.append(entry)
+        return replace(self, start=tuple(start))
+
+    def without_start(self) -> Space:
+        """The same space with the sampler proposing every trial (the `--no-start` option)."""
+        return replace(self, start=())
 
     def architectures(self) -> list[dict[str, Any]]:
         """Every architecture the space can build, with ranges reduced to the values that reach extremes."""
@@ -214,7 +230,7 @@ class Space:
                 "color": self.color,
                 "image_size": list(self.image_size) if self.image_size else None,
             },
-            "search": {"trials": self.trials},
+            "search": {"trials": self.trials, **({"start": [dict(e) for e in self.start]} if self.start else {})},
         }
 
     @property
