@@ -17,8 +17,8 @@ run() { echo "== $*"; local start=$SECONDS; cnn-tune run "${common[@]}" "$@"; ec
 folders=()
 for arm in $arms; do
   case $arm in
-    default) run --name optuna-tpe-exact ;;
-    default-nostart) run --no-start --name optuna-tpe-exact-nostart ;;
+    default) run --name default ;;
+    default-nostart) run --no-start --name default-nostart ;;
     tpe-none) run --no-start --engine optuna --algorithm tpe --pruner none --name optuna-tpe-none ;;
     kt-random) run --no-start --engine keras-tuner --algorithm random --name keras-tuner-random ;;
     kt-hyperband) run --no-start --engine keras-tuner --algorithm hyperband --name keras-tuner-hyperband ;;
