@@ -11,6 +11,7 @@ from conftest import GRID_CELLS, SPACES, grid_space, scripted_runner
 from tuner.errors import CnnTuneError
 from tuner.observer import Observer
 from tuner.search import SearchSettings, run_search
+from tuner.space import load_space
 
 
 def search(tmp_path: Path, runner: Any, **options: Any) -> Any:
@@ -293,33 +294,31 @@ def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
     assert len(again.calls) == 1
 
 
-REFERENCE = {
-    "filters": 32,
-    "kernel_size": 3,
-    "dense_units": 128,
-    "dropout": 0.0,
-    "learning_rate": 0.001,
-    "batch_size": 32,
-}
+def starts() -> list[dict]:
+    return list(load_space("exercise3").start)
 
 
-def test_a_new_study_tries_the_spaces_start_configuration_first(tmp_path: Path, tiny_data: Path) -> None:
+def drawn(calls: list[dict]) -> list[dict]:
+    """The searched values of each call, in the shape of a start entry."""
+    keys = starts()[0].keys()
+    return [{k: c["config"][k] for k in keys} for c in calls]
+
+
+def test_a_new_study_tries_the_spaces_start_configurations_first(tmp_path: Path, tiny_data: Path) -> None:
     runner = scripted_runner()
-    search(tmp_path, runner, trials=3, name="started")
-    first = runner.calls[0]["config"]
-    assert {k: first[k] for k in REFERENCE} == REFERENCE
-    assert all({k: c["config"][k] for k in REFERENCE} != REFERENCE for c in runner.calls[1:])
+    search(tmp_path, runner, trials=4, name="started")
+    assert drawn(runner.calls)[:2] == starts()
+    assert not any(d in starts() for d in drawn(runner.calls)[2:])
     resumed = scripted_runner()
-    search(tmp_path, resumed, trials=5, name="started")  # resuming queues nothing again
-    assert len(resumed.calls) == 2
-    assert all({k: c["config"][k] for k in REFERENCE} != REFERENCE for c in resumed.calls)
+    search(tmp_path, resumed, trials=6, name="started")  # resuming queues nothing again
+    assert len(resumed.calls) == 2 and not any(d in starts() for d in drawn(resumed.calls))
     skipped = scripted_runner()
     search(tmp_path, skipped, trials=2, name="no-start", no_start=True)
-    assert all({k: c["config"][k] for k in REFERENCE} != REFERENCE for c in skipped.calls)
+    assert not any(d in starts() for d in drawn(skipped.calls))
 
 
 def test_set_overrides_a_start_entry_and_the_sampler_fills_in(tmp_path: Path, tiny_data: Path) -> None:
     runner = scripted_runner()
     search(tmp_path, runner, trials=1, pins=["filters=64"])
     first = runner.calls[0]["config"]
-    assert first["filters"] == 64 and first["batch_size"] == 32 and first["learning_rate"] == 0.001
+    assert first == {**first, **starts()[0], "filters": 64}
