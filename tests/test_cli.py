@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import SPACES
+from conftest import SPACES, exercise3_text
 from typer.testing import CliRunner
 
 from tuner.cli import app
@@ -91,7 +91,7 @@ def test_missing_data_lists_places(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_run_trains_for_real_and_report_reads_it(tmp_path: Path, tiny_data: Path) -> None:
     """One short real training through the CLI: the threshold stop fires and prints the message."""
     space = tmp_path / "quick.yaml"
-    text = (SPACES / "exercise3.yaml").read_text()
+    text = exercise3_text()
     space.write_text(
         text.replace("threshold: 0.998", "threshold: 0.2")
         .replace(

@@ -17,7 +17,10 @@ from tuner.search import SearchSettings, run_search
 @pytest.fixture
 def run(tmp_path: Path, tiny_data: Path) -> object:
     outcome = run_search(
-        SearchSettings(space="exercise3", out=tmp_path, trials=8, algorithm="random", pruner="none", seed=4),
+        # A uniform sample (no start configurations), so that only filters and dense_units matter.
+        SearchSettings(
+            space="exercise3", out=tmp_path, trials=8, algorithm="random", pruner="none", seed=4, no_start=True
+        ),
         run_trial=scripted_runner(speed=lambda c: c["filters"] / 32 + c["dense_units"] / 512),
     )
     return load_run(outcome.store.path)

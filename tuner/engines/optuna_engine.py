@@ -226,7 +226,8 @@ class OptunaEngine(Engine):
 
     @staticmethod
     def _requeue(study: optuna.Study, t: FrozenTrial) -> None:
-        """Queue an interrupted trial's configuration and seed so that its slot runs again first."""
+        """Queue an interrupted trial's configuration and seed: its slot runs again before the sampler
+        proposes anything new (after the start configurations still queued, if any)."""
         if t.params:
             study.enqueue_trial(t.params, user_attrs={"seed": t.user_attrs.get("seed")}, skip_if_exists=False)
 
