@@ -117,14 +117,13 @@ def _positive_int(value: Any, where: str) -> int:
     return value
 
 
-def _parse_start(raw: Any, params: tuple[Param, ...], where: str) -> tuple[dict[str, Any], ...]:
+def _parse_start(raw: Any, params: tuple[Param, ...], where: str) -> list[dict[str, Any]]:
     """`search.start`: configurations tried first, before the sampler proposes (a known good answer)."""
     if raw is None:
-        return ()
+        return []
     if not isinstance(raw, list) or not all(isinstance(entry, dict) and entry for entry in raw):
         raise CnnTuneError(f"{where}: give a list of configurations, such as [{{filters: 32, batch_size: 32}}]")
     by_name = {p.name: p for p in params}
-    start = []
     for i, entry in enumerate(raw):
         for name, value in entry.items():
             param = by_name.get(str(name))
@@ -134,10 +133,7 @@ def _parse_start(raw: Any, params: tuple[Param, ...], where: str) -> tuple[dict[
                 )
             if not param.allows(value):
                 raise CnnTuneError(f"{where}[{i}].{name}: {value!r} is outside params.{name} ({param.describe()})")
-        searched = {str(k): v for k, v in entry.items() if by_name[str(k)].searched}
-        if searched and searched not in start:
-            start.append(searched)
-    return tuple(start)
+    return [{str(k): v for k, v in entry.items() if by_name[str(k)].searched} for entry in raw]
 
 
 def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
@@ -204,9 +200,8 @@ def parse_space(raw: Any, source: str, default_name: str = "space") -> Space:
         color=color,
         image_size=tuple(size) if size else None,
         trials=trials,
-        start=start,
         raw=raw,
-    )
+    ).with_start(start)
     named = NAMED.get(dataset)
     space.check_constraints(
         space.image_shape(named.input_shape if named else None), len(named.class_names) if named else None

@@ -109,7 +109,7 @@ class Space:
                     p = replace(p, low=min(p.low, cap), high=min(p.high, cap))
             params.append(p)
         start = [{**e, "epochs": min(int(e["epochs"]), cap)} if "epochs" in e else e for e in self.start]
-        return replace(self, params=tuple(params))._with_start(start)
+        return replace(self, params=tuple(params)).with_start(start)
 
     def with_values(self, pinned: dict[str, Any]) -> Space:
         """The same space with some parameters pinned to one of their values (the `--set` option)."""
@@ -128,12 +128,12 @@ class Space:
                     f"(params.{name} is {param.describe()}); pick one of those"
                 )
             params[index] = Param(name, "fixed", value=value, when=param.when)
-        return replace(self, params=tuple(params))._with_start(
+        return replace(self, params=tuple(params)).with_start(
             [{k: v for k, v in entry.items() if k not in pinned} for entry in self.start]
         )
 
-    def _with_start(self, entries: list[dict[str, Any]]) -> Space:
-        """The space with these start configurations, the empty and the repeated ones dropped."""
+    def with_start(self, entries: list[dict[str, Any]]) -> Space:
+        """The space with these start configurations (searched values only), the empty and repeated ones dropped."""
         start: list[dict[str, Any]] = []
         for entry in entries:
             if entry and entry not in start:
