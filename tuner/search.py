@@ -212,9 +212,9 @@ def run_search(
         space = space.with_values(pinned)
     if settings.max_epochs:
         space = space.with_max_epochs(settings.max_epochs)
-    if settings.no_start:
-        space = space.without_start()
     engine = get_engine(settings.engine, settings.algorithm, settings.pruner)
+    if settings.no_start or engine.algorithm == "grid":  # a grid tries every combination anyway
+        space = space.without_start()
     # Worker placement is checked before the data loads: an impossible setup fails at once.
     placements = (
         []

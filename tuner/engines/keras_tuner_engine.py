@@ -317,8 +317,7 @@ class KerasTunerEngine(Engine):
         book = RecordBook(job.folder / _RECORDS)
         book.folder.mkdir(parents=True, exist_ok=True)
         oracle = self._oracle(job.space, job.seed, job.trials)
-        if self.algorithm != "grid":  # a grid tries every combination anyway
-            oracle.start = job.space.start
+        oracle.start = job.space.start
         tuner = _Tuner(oracle, job.folder, self, job, book)
         self._recover(tuner.oracle, book)
         # keras-tuner reloads only when its tuner file exists, and writes it first after a trial:

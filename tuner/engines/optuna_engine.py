@@ -327,7 +327,7 @@ class OptunaEngine(Engine):
         new_session()
         study = self.study(job)
         self._recover(study)
-        if job.space.start and self.algorithm != "grid" and not study.get_trials(deepcopy=False):
+        if job.space.start and not study.get_trials(deepcopy=False):
             # A new study tries the space's start configurations first (workers that join later
             # find them queued); the sampler fills in any parameter an entry leaves out.
             for params in job.space.start:
