@@ -13,9 +13,9 @@ import argparse
 import statistics
 import time
 
-from tuner.backend import keras
 from tuner.data import load_dataset
-from tuner.trainer import train_trial
+from tuner.training.backend import keras
+from tuner.training.trainer import train_trial
 
 
 def plain_fit(data, batch: int, epochs: int, seed: int) -> list[float]:  # type: ignore[no-untyped-def]

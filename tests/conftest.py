@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tuner.errors import TrialPruned
+from tuner.errors import StopTrial
 from tuner.records import TrialResult
 
 SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -134,7 +134,7 @@ def scripted_runner(
                     result.seconds_to_threshold = epoch * seconds
                     break
                 on_epoch(epoch, row)
-        except TrialPruned as exc:
+        except StopTrial as exc:
             result.state, result.fail_reason = "pruned", exc.reason
         last = result.history[-1]
         result.epochs_run = len(result.history)
@@ -146,3 +146,18 @@ def scripted_runner(
 
     run.calls = calls  # type: ignore[attr-defined]
     return run
+
+
+def make_settings(**options: Any) -> Any:
+    """SearchSettings from flat options, the way the command line takes them: trials, timeout and
+    stop_when_found form the budget, `pins` are NAME=VALUE texts, `gpus` is all, none or 0,1."""
+    from tuner.cli.run import parse_gpus, parse_pins
+    from tuner.search import Budget, SearchSettings, TrainingOptions
+
+    budget = Budget(**{k: options.pop(k) for k in ("trials", "timeout", "stop_when_found") if k in options})
+    training = TrainingOptions(**{k: options.pop(k) for k in ("xla", "mixed_precision") if k in options})
+    if "pins" in options:
+        options["pins"] = parse_pins(options["pins"])
+    if "gpus" in options:
+        options["gpus"] = parse_gpus(options["gpus"])
+    return SearchSettings(budget=budget, training=training, **options)

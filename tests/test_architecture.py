@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.architecture import layer_plan, plan_counts
+from tuner.training.architecture import layer_plan, plan_counts
 
 COURSE = {"conv_layers": 2, "filters": 64, "kernel_size": 3, "pooling": "every", "dense_units": 128}
 
@@ -42,7 +42,7 @@ def test_plan_refuses_a_model_that_shrinks_the_image_to_nothing() -> None:
     ],
 )
 def test_plan_matches_the_built_keras_model(config: dict) -> None:
-    from tuner.model import build_model, model_counts
+    from tuner.training.model import build_model, model_counts
 
     model = build_model(config, (28, 28, 1), 10)
     plan = layer_plan(config, (28, 28, 1), 10)

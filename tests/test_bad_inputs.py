@@ -119,8 +119,14 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "workers 0": (run_with("--workers", "0"), r"--workers: must be between 1 and 64"),
     "bad gpus": (run_with("--gpus", "first"), r"--gpus: give all, none or GPU numbers"),
     "unknown engine": (run_with("--engine", "sklearn"), r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),
-    "unknown algorithm": (run_with("--algorithm", "annealing"), r"unknown algorithm 'annealing' for engine optuna"),
-    "unknown pruner": (run_with("--pruner", "eager"), r"unknown pruner 'eager' for engine optuna"),
+    "unknown algorithm": (
+        run_with("--algorithm", "annealing"),
+        r"--algorithm: unknown algorithm 'annealing'; choose from: bayesian, cmaes",
+    ),
+    "unknown pruner": (
+        run_with("--pruner", "eager"),
+        r"--pruner: unknown pruner 'eager'; choose from: exact, exact\+hyperband",
+    ),
     "set unknown parameter": (
         run_with("--set", "filter=32"),
         r"--set filter: .* no such parameter; did you mean `filters`",

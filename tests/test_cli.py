@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import SPACES, exercise3_text
+from conftest import SPACES, exercise3_text, make_settings
 from typer.testing import CliRunner
 
 from tuner.cli import app
@@ -62,7 +62,10 @@ def test_validate_accepts_and_refuses(tmp_path: Path) -> None:
             ("run", "--space", "exercise3", "--engine", "sklearn"),
             r"unknown engine 'sklearn'; choose from: keras-tuner, optuna",
         ),
-        (("run", "--space", "exercise3", "--algorithm", "bees"), r"unknown algorithm 'bees' for engine optuna"),
+        (
+            ("run", "--space", "exercise3", "--algorithm", "bees"),
+            r"--algorithm: unknown algorithm 'bees'; choose from: bayesian",
+        ),
         (("run", "--space", "exercise3", "--trials", "0"), r"--trials: must be at least 1, got 0"),
         (("run", "--space", "exercise3", "--dataset", "/nonexistent/data"), r"dataset '/nonexistent/data' is neither"),
         (("report", "/nonexistent/run"), r"run '/nonexistent/run' does not exist"),
@@ -141,10 +144,10 @@ def test_installed_console_script_answers() -> None:
 def test_compare_command(tmp_path: Path, tiny_data: Path) -> None:
     from conftest import scripted_runner
 
-    from tuner.search import SearchSettings, run_search
+    from tuner.search import run_search
 
     for name in ("a", "b"):
-        run_search(SearchSettings(space="exercise3", out=tmp_path, trials=2, name=name), run_trial=scripted_runner())
+        run_search(make_settings(space="exercise3", out=tmp_path, trials=2, name=name), run_trial=scripted_runner())
     result = invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "md")
     assert result.exit_code == 0, result.output
     assert "| figure | a | b |" in result.stdout and "| trials_to_first_reached | 1 | 1 |" in result.stdout

@@ -11,8 +11,8 @@ import pytest
 from test_cli import invoke
 from test_formats import image_folder
 
-from tuner.architecture import layer_plan, plan_counts
 from tuner.space import load_space
+from tuner.training.architecture import layer_plan, plan_counts
 
 
 def test_convnet_blocks_double_the_filters() -> None:
@@ -29,7 +29,7 @@ def test_convnet_blocks_double_the_filters() -> None:
 
 @pytest.mark.parametrize("head", ["gap", "flatten"])
 def test_convnet_plan_matches_keras(head: str) -> None:
-    from tuner.model import build_model, model_counts
+    from tuner.training.model import build_model, model_counts
 
     config = {"family": "convnet", "blocks": 2, "filters": 16, "head": head, "dense_layers": 1, "dense_units": 32}
     model = build_model(config, (32, 32, 1), 10)
@@ -47,7 +47,7 @@ def test_convnet_space_keeps_its_constraints_at_its_image_size() -> None:
 
 def test_annealing_divides_the_learning_rate_when_validation_loss_stalls(tiny_data: Path) -> None:
     from tuner.data import load_dataset
-    from tuner.trainer import train_trial
+    from tuner.training.trainer import train_trial
 
     data = load_dataset("mnist")
     config = {

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 
 from tuner.errors import CnnTuneError
-from tuner.search import SearchSettings, run_search
+from tuner.search import run_search
 
 
 def mount(point: Path, options: str) -> bool:
@@ -40,7 +40,7 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def search(out: Path, trials: int, runner: Any) -> Any:
-    return run_search(SearchSettings(space="exercise3", out=out, trials=trials, pruner="none"), run_trial=runner)
+    return run_search(make_settings(space="exercise3", out=out, trials=trials, pruner="none"), run_trial=runner)
 
 
 def finished(out: Path) -> pd.DataFrame:

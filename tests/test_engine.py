@@ -6,16 +6,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import GRID_CELLS, SPACES, grid_space, scripted_runner
+from conftest import GRID_CELLS, SPACES, grid_space, make_settings, scripted_runner
 
 from tuner.errors import CnnTuneError
-from tuner.observer import Observer
-from tuner.search import SearchSettings, run_search
+from tuner.search import run_search
+from tuner.search.observer import Observer
 from tuner.space import load_space
 
 
 def search(tmp_path: Path, runner: Any, **options: Any) -> Any:
-    settings = SearchSettings(**{"space": "exercise3", "out": tmp_path, "trials": 4, **options})
+    settings = make_settings(**{"space": "exercise3", "out": tmp_path, "trials": 4, **options})
     return run_search(settings, run_trial=runner)
 
 
@@ -118,7 +118,7 @@ def test_resume_keeps_finished_trials_and_counts_the_whole_study(tmp_path: Path,
 
 def test_resume_refuses_a_different_search_in_the_same_folder(tmp_path: Path, tiny_data: Path) -> None:
     search(tmp_path, scripted_runner(), trials=1, name="run")
-    with pytest.raises(CnnTuneError, match=r"holds another search \(seed=0\); pass --name NEW"):
+    with pytest.raises(CnnTuneError, match=r"holds another search \(seed=0\); give the run a new name"):
         search(tmp_path, scripted_runner(), trials=1, name="run", seed=9)
 
 
@@ -134,7 +134,7 @@ class InterruptAt(Observer):
 
 
 def test_ctrl_c_marks_the_running_trial_and_resume_reruns_its_slot(tmp_path: Path, tiny_data: Path) -> None:
-    settings = SearchSettings(space="exercise3", out=tmp_path, trials=3, pruner="none")
+    settings = make_settings(space="exercise3", out=tmp_path, trials=3, pruner="none")
     outcome = run_search(settings, InterruptAt(epoch=7), run_trial=scripted_runner(speed=lambda c: 0.5))
     assert outcome.interrupted
     trials = pd.read_csv(outcome.store.path / "trials.csv")
@@ -226,11 +226,11 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
     [
         ({"engine": "sklearn"}, r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),
         ({"algorithm": "annealing"}, r"unknown algorithm 'annealing' for engine optuna; choose from: cmaes, grid"),
-        ({"pruner": "eager"}, r"unknown pruner 'eager' for engine optuna"),
-        ({"trials": 0}, r"--trials: must be at least 1, got 0"),
-        ({"timeout": -1.0}, r"--timeout: must be a positive number of seconds"),
-        ({"space": "course-cnn", "pruner": "exact"}, r"pruner 'exact' needs a threshold objective"),
-        ({"storage": "nosuchdb://x"}, r"--storage nosuchdb://x: cannot open the study storage"),
+        ({"pruner": "eager"}, r"^pruner: unknown pruner 'eager'; choose from: exact, hyperband, median, none"),
+        ({"trials": 0}, r"^trials: must be at least 1, got 0"),
+        ({"timeout": -1.0}, r"^timeout: must be a positive number of seconds"),
+        ({"space": "course-cnn", "pruner": "exact"}, r"^pruner: 'exact' needs a threshold objective"),
+        ({"storage": "nosuchdb://x"}, r"^storage nosuchdb://x: cannot open the study storage"),
     ],
 )
 def test_bad_options(tmp_path: Path, tiny_data: Path, options: dict, message: str) -> None:
@@ -264,23 +264,19 @@ def test_timeout_is_study_wide(tmp_path: Path, tiny_data: Path) -> None:
     assert optuna.load_study(study_name="timed", storage=url).user_attrs[DEADLINE_ATTR] > time.time() + 7000
 
 
-def test_workers_that_ask_for_the_last_slot_together_give_the_youngest_trials_back(tmp_path: Path) -> None:
-    import optuna
+def test_workers_that_ask_for_the_last_slot_together_give_the_youngest_trials_back() -> None:
+    from tuner.search.loop import surplus
 
-    from tuner.engines.optuna_engine import _surplus
-
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
-    done = study.ask()
-    study.tell(done, 1.0)
-    racing = [study.ask() for _ in range(3)]  # three workers asked for the last two slots at once
-    assert [_surplus(study, t.number, target=3) for t in racing] == [False, False, True]
-    assert not any(_surplus(study, t.number, target=4) for t in racing)
+    # one trial finished; three workers asked for the last two slots at once and got trials 1, 2, 3
+    racing = [1, 2, 3]
+    assert [surplus(n, finished=1, running=racing, target=3) for n in racing] == [False, False, True]
+    assert not any(surplus(n, finished=1, running=racing, target=4) for n in racing)
 
 
 def test_a_host_with_another_search_cannot_join_a_shared_study(tmp_path: Path, tiny_data: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     search(tmp_path / "host1", scripted_runner(), trials=2, storage=url, name="shared")
-    with pytest.raises(CnnTuneError, match=r"--name shared: the study in sqlite:.* holds another search \(seed=0\)"):
+    with pytest.raises(CnnTuneError, match=r"^name shared: the study in sqlite:.* holds another search \(seed=0\)"):
         search(tmp_path / "host2", scripted_runner(), trials=2, storage=url, name="shared", seed=1)
     joined = scripted_runner()  # the same command from another folder joins
     search(tmp_path / "host3", joined, trials=3, storage=url, name="shared")

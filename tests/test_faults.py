@@ -9,7 +9,7 @@ import pytest
 
 from tuner.data import load_dataset
 from tuner.space.rules import parse_constraint
-from tuner.trainer import train_trial
+from tuner.training.trainer import train_trial
 
 CONFIG = {"conv_layers": 1, "filters": 8, "kernel_size": 3, "dense_units": 16, "batch_size": 64, "epochs": 2}
 
@@ -22,7 +22,7 @@ def data(tiny_data: Path):  # type: ignore[no-untyped-def]
 def test_loss_becoming_nan_fails_the_trial(data) -> None:  # type: ignore[no-untyped-def]
     # Keras keeps the loss finite for most bad inputs (it clips probabilities), so the NaN comes
     # from the epoch's logs, exactly where a diverging fit reports it.
-    from tuner.trainer import EpochMonitor
+    from tuner.training.trainer import EpochMonitor
 
     def diverge(self, epoch, logs=None):  # type: ignore[no-untyped-def]
         original(self, epoch, {**(logs or {}), "loss": float("nan")})
@@ -38,7 +38,7 @@ def test_loss_becoming_nan_fails_the_trial(data) -> None:  # type: ignore[no-unt
 
 
 def test_out_of_memory_fails_the_trial(data) -> None:  # type: ignore[no-untyped-def]
-    from tuner.backend import tf
+    from tuner.training.backend import tf
 
     def allocate(epoch: int, logs: dict) -> None:  # what TensorFlow raises when an allocation fails
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[65536,65536]")

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_images, scripted_runner
+from conftest import make_images, make_settings, scripted_runner
 from PIL import Image
 
 from tuner.data import load_dataset
 from tuner.errors import CnnTuneError
-from tuner.runs import load_run
-from tuner.search import SearchSettings, run_search
+from tuner.runs.reader import load_run
+from tuner.search import run_search
 
 NAMES = ["boot", "coat", "shirt"]
 
@@ -107,7 +107,7 @@ def test_pixel_csv_errors(tmp_path: Path, edit: object, message: str) -> None:
 def test_a_search_on_an_image_folder_reports_class_names(tmp_path: Path) -> None:
     folder = image_folder(tmp_path / "shoes")
     outcome = run_search(
-        SearchSettings(space="course-cnn", dataset=str(folder), out=tmp_path / "runs", trials=2, max_epochs=2),
+        make_settings(space="course-cnn", dataset=str(folder), out=tmp_path / "runs", trials=2, max_epochs=2),
         run_trial=scripted_runner(),
     )
     run = load_run(outcome.store.path)

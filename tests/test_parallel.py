@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 
-from tuner.devices import threads_per_worker
 from tuner.errors import CnnTuneError
-from tuner.search import SearchSettings, run_search
+from tuner.search import run_search
+from tuner.training.devices import threads_per_worker
 
 HELPER = Path(__file__).resolve().parent / "helpers" / "parallel_search.py"
 
@@ -57,7 +57,7 @@ def test_stop_when_found_ends_every_worker(tmp_path: Path, tiny_data: Path) -> N
 
 def test_stop_when_found_in_one_process(tmp_path: Path, tiny_data: Path) -> None:
     outcome = run_search(
-        SearchSettings(space="exercise3", out=tmp_path, trials=20, stop_when_found=True, pruner="none"),
+        make_settings(space="exercise3", out=tmp_path, trials=20, stop_when_found=True, pruner="none"),
         run_trial=scripted_runner(),
     )
     trials = pd.read_csv(outcome.store.path / "trials.csv")
@@ -74,20 +74,20 @@ def test_threads_are_split_between_workers() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"workers": 0}, r"--workers: must be between 1 and 64, got 0"),
-        ({"workers": 2, "engine": "keras-tuner"}, r"--workers: parallel trials share an optuna study"),
-        ({"trials_per_gpu": 0}, r"--trials-per-gpu: must be at least 1, got 0"),
+        ({"workers": 0}, r"^workers: must be between 1 and 64, got 0"),
+        ({"workers": 2, "engine": "keras-tuner"}, r"^workers: parallel trials share an optuna study"),
+        ({"trials_per_gpu": 0}, r"^trials_per_gpu: must be at least 1, got 0"),
     ],
 )
 def test_bad_worker_options(tmp_path: Path, tiny_data: Path, options: dict, message: str) -> None:
     with pytest.raises(CnnTuneError, match=message):
-        run_search(SearchSettings(space="exercise3", out=tmp_path, **options), run_trial=scripted_runner())
+        run_search(make_settings(space="exercise3", out=tmp_path, **options), run_trial=scripted_runner())
 
 
 def test_a_trial_just_asked_for_is_not_taken_for_abandoned() -> None:
     from datetime import datetime, timedelta
 
-    from tuner.engines.workers import UNCLAIMED_GRACE_SECONDS, this_worker, worker_is_dead
+    from tuner.engines.liveness import UNCLAIMED_GRACE_SECONDS, this_worker, worker_is_dead
 
     now = datetime.now()
     assert not worker_is_dead(None, now)  # another worker is between ask() and recording itself

@@ -7,18 +7,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 
 from tuner.reports.plots import curves_data, history_data, importance_data, parallel_data, save_plots
-from tuner.runs import load_run
-from tuner.search import SearchSettings, run_search
+from tuner.runs.reader import load_run
+from tuner.search import run_search
 
 
 @pytest.fixture
 def run(tmp_path: Path, tiny_data: Path) -> object:
     outcome = run_search(
         # A uniform sample (no start configurations), so that only filters and dense_units matter.
-        SearchSettings(
+        make_settings(
             space="exercise3", out=tmp_path, trials=8, algorithm="random", pruner="none", seed=4, no_start=True
         ),
         run_trial=scripted_runner(speed=lambda c: c["filters"] / 32 + c["dense_units"] / 512),
@@ -93,7 +93,7 @@ def test_notebook_api_returns_figures(run: object) -> None:
 
 def test_importance_is_empty_when_every_trial_scores_the_same(tmp_path: Path, tiny_data: Path) -> None:
     outcome = run_search(
-        SearchSettings(space="exercise3", out=tmp_path, trials=3, pruner="none"),
+        make_settings(space="exercise3", out=tmp_path, trials=3, pruner="none"),
         run_trial=scripted_runner(speed=lambda c: 1.0),
     )
     run = load_run(outcome.store.path)

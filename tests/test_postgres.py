@@ -18,12 +18,12 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 from helpers.postgres import PASSWORD, PostgresServer, available
 from test_cli import invoke, one_line_error
 
 from tuner.engines.optuna_engine import suggest
-from tuner.search import SearchSettings, run_search
+from tuner.search import run_search
 from tuner.space import load_space
 
 HOST = Path(__file__).resolve().parent / "helpers" / "host_search.py"
@@ -118,7 +118,7 @@ def test_a_trial_whose_host_stopped_beating_is_failed_and_run_again(
     tmp_path: Path, tiny_data: Path, database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CNN_TUNE_HEARTBEAT", "1")  # grace period: 6 s
-    settings = SearchSettings(space="exercise3", out=tmp_path / "a", trials=2, storage=database, name="beats")
+    settings = make_settings(space="exercise3", out=tmp_path / "a", trials=2, storage=database, name="beats")
     run_search(settings, run_trial=scripted_runner())
     # A host elsewhere asks for a trial, beats once, and is never heard from again.
     study = optuna.load_study(study_name="beats", storage=optuna.storages.RDBStorage(database, heartbeat_interval=1))
@@ -129,7 +129,7 @@ def test_a_trial_whose_host_stopped_beating_is_failed_and_run_again(
     study._storage.record_heartbeat(trial._trial_id)
     time.sleep(7)
     runner = scripted_runner()
-    settings = SearchSettings(space="exercise3", out=tmp_path / "b", trials=3, storage=database, name="beats")
+    settings = make_settings(space="exercise3", out=tmp_path / "b", trials=3, storage=database, name="beats")
     run_search(settings, run_trial=runner)
     frozen = study._storage.get_trial(trial._trial_id)
     assert frozen.state == optuna.trial.TrialState.FAIL
@@ -143,7 +143,7 @@ def test_a_trial_whose_host_stopped_beating_is_failed_and_run_again(
 
 def test_report_reads_the_study_from_the_database(tmp_path: Path, tiny_data: Path, database: str) -> None:
     run_search(
-        SearchSettings(space="exercise3", out=tmp_path, trials=3, storage=database, name="reported"),
+        make_settings(space="exercise3", out=tmp_path, trials=3, storage=database, name="reported"),
         run_trial=scripted_runner(),
     )
     result = invoke("report", "--storage", database, "--name", "reported", "--format", "csv", "--table", "trials")

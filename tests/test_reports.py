@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 
-from tuner.objectives import get_objective
 from tuner.reports import leaderboard, render
-from tuner.runs import load_run
-from tuner.search import SearchSettings, run_search
+from tuner.runs.reader import load_run
+from tuner.search import run_search
 from tuner.space import load_space
+from tuner.space.objectives import get_objective
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
@@ -96,7 +96,7 @@ def test_objective_values_agree_with_the_leaderboard() -> None:
 
 def test_run_tables_and_renderers(tmp_path: Path, tiny_data: Path) -> None:
     outcome = run_search(
-        SearchSettings(space="exercise3", out=tmp_path, trials=3, pruner="none"), run_trial=scripted_runner()
+        make_settings(space="exercise3", out=tmp_path, trials=3, pruner="none"), run_trial=scripted_runner()
     )
     run = load_run(outcome.store.path)
     board = run.leaderboard()
@@ -116,7 +116,7 @@ def test_run_tables_and_renderers(tmp_path: Path, tiny_data: Path) -> None:
 
 def test_a_threshold_nobody_reaches_is_reported_as_a_result(tmp_path: Path, tiny_data: Path) -> None:
     # Fashion-MNIST under the exercise's 99.8%: the scripted trainer plateaus at 0.93.
-    settings = SearchSettings(space="exercise3", dataset="fashion_mnist", out=tmp_path, trials=3, max_epochs=4)
+    settings = make_settings(space="exercise3", dataset="fashion_mnist", out=tmp_path, trials=3, max_epochs=4)
     outcome = run_search(settings, run_trial=scripted_runner(speed=lambda c: 0.3, threshold=2.0))
     run = load_run(outcome.store.path)
     summary = run.summary()
@@ -132,11 +132,11 @@ def test_compare_sets_runs_side_by_side(tmp_path: Path, tiny_data: Path) -> None
     from tuner.reports import compare_frame, side_by_side
 
     fast = run_search(
-        SearchSettings(space="exercise3", out=tmp_path, trials=3, name="fast", pruner="none"),
+        make_settings(space="exercise3", out=tmp_path, trials=3, name="fast", pruner="none"),
         run_trial=scripted_runner(speed=lambda c: 2.0),
     )
     slow = run_search(
-        SearchSettings(space="exercise3", out=tmp_path, trials=3, name="slow", pruner="none"),
+        make_settings(space="exercise3", out=tmp_path, trials=3, name="slow", pruner="none"),
         run_trial=scripted_runner(speed=lambda c: 0.5),
     )
     frame = compare_frame([load_run(fast.store.path), load_run(slow.store.path)])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_cli import invoke, one_line_error
 
-from tuner.architecture import layer_plan, summary_rows
+from tuner.training.architecture import layer_plan, summary_rows
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_reproduce_matches_and_saves_a_safe_model(finished_run: Path, tiny_data:
     assert "reproduced: every figure within 1e-06 of the record" in result.stdout
     best = int(pd.read_csv(finished_run / "trials.csv").sort_values("value").iloc[0]["trial"])
     model_path = finished_run / "trials" / str(best) / "model.keras"
-    from tuner.backend import keras
+    from tuner.training.backend import keras
 
     model = keras.models.load_model(model_path, safe_mode=True)
     kinds = [type(layer).__name__ for layer in model.layers]
@@ -92,8 +92,8 @@ def test_report_trial_shows_the_model_without_training(finished_run: Path) -> No
 
 
 def test_inspect_feature_maps_follow_the_layers(finished_run: Path, tiny_data: Path, tmp_path: Path) -> None:
-    from tuner.inspect import feature_maps
-    from tuner.runs import load_run
+    from tuner.runs.feature_maps import feature_maps
+    from tuner.runs.reader import load_run
 
     run = load_run(finished_run)
     maps = feature_maps(run, 0, [0, 5], filter_index=1)

@@ -29,7 +29,7 @@ def test_course_reference_reaches_the_exercise_threshold(mnist: None) -> None:
     """Conv2D(32, 3x3) -> MaxPooling2D(2) -> Dense(128) -> Dense(10), Adam 1e-3, batch 32: the course's answer."""
     from tuner.data import load_dataset
     from tuner.space import load_space
-    from tuner.trainer import train_trial
+    from tuner.training.trainer import train_trial
 
     space = load_space("exercise3")
     data = load_dataset("mnist", space.validation_split, space.data_seed)

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tuner.architecture import layer_plan, plan_counts
 from tuner.errors import CnnTuneError
 from tuner.space import builtin_spaces, load_space, parse_space
+from tuner.training.architecture import layer_plan, plan_counts
 
 
 def write(tmp_path: Path, data: dict | str, name: str = "space.yaml") -> Path:

@@ -10,13 +10,17 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Budget",
     "CnnTuneError",
     "Run",
     "SearchSettings",
     "Space",
+    "TrainingOptions",
+    "feature_maps",
     "load_dataset",
     "load_run",
     "load_space",
+    "reproduce",
     "run_search",
 ]
 
@@ -25,7 +29,11 @@ _LAZY = {
     "Run": "tuner.runs",
     "load_run": "tuner.runs",
     "SearchSettings": "tuner.search",
+    "Budget": "tuner.search",
+    "TrainingOptions": "tuner.search",
     "run_search": "tuner.search",
+    "reproduce": "tuner.runs",
+    "feature_maps": "tuner.runs",
     "Space": "tuner.space",
     "load_space": "tuner.space",
     "load_dataset": "tuner.data",
@@ -34,8 +42,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from tuner.data import load_dataset
     from tuner.errors import CnnTuneError
-    from tuner.runs import Run, load_run
-    from tuner.search import SearchSettings, run_search
+    from tuner.runs import Run, feature_maps, load_run, reproduce
+    from tuner.search import Budget, SearchSettings, TrainingOptions, run_search
     from tuner.space import Space, load_space
 
 

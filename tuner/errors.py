@@ -1,36 +1,51 @@
-"""The exceptions cnn-tune raises: one for bad input, two for a single trial."""
+"""The exceptions cnn-tune raises, under one root.
+
+`CnnTuneError` is bad input or a condition every trial would hit: the CLI shows it as one line
+and exits 2. Its `field` names the setting at fault (`trials`, `storage`, ...), so the message
+itself never names a command-line flag; the CLI puts the flag in front. `TrialError`s end one
+trial only: the search records it and goes on.
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "WORKER_DIED",
     "CnnTuneError",
+    "StopTrial",
     "Terminated",
+    "TrialError",
     "TrialFailed",
-    "TrialPruned",
     "interruption",
     "raise_terminated",
 ]
 
 
 class CnnTuneError(Exception):
-    """Bad input or a condition every trial would hit; the CLI shows it as one line, exit 2."""
+    """Bad input or a condition every trial would hit. `field` is the setting at fault, if one is."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
-class TrialFailed(Exception):
+class TrialError(CnnTuneError):
+    """Ends one trial, not the search. `reason` goes into the trial's row."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TrialFailed(TrialError):
     """One trial cannot finish (NaN loss, out of memory, a broken constraint); the search goes on."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
-
-class TrialPruned(Exception):
-    """A pruner decided this trial cannot win; it stops early and is recorded as pruned."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class StopTrial(TrialError):
+    """Raised by the epoch hook: a pruner decided this trial cannot win; it is recorded as pruned."""
 
 
 class Terminated(KeyboardInterrupt):

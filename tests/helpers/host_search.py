@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 
 from tuner.errors import raise_terminated
-from tuner.search import SearchSettings, run_search
+from tuner.search import run_search
 
 inner = scripted_runner(speed=lambda c: c["filters"] / 64)
 out = Path(sys.argv[1])
@@ -35,7 +35,7 @@ def slow(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
 
 signal.signal(signal.SIGTERM, raise_terminated)
 outcome = run_search(
-    SearchSettings(
+    make_settings(
         space="exercise3",
         out=out,
         trials=int(sys.argv[2]),

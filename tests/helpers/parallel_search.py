@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 
-from tuner.search import SearchSettings, run_search
+from tuner.search import run_search
 
 inner = scripted_runner(speed=lambda c: c["filters"] / 64)
 
@@ -33,7 +33,7 @@ def sleepy(config, seed, on_epoch, say):  # type: ignore[no-untyped-def]
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     os.environ["PIDS_FILE"] = str(out / "pids")
-    settings = SearchSettings(
+    settings = make_settings(
         space="exercise3",
         out=out,
         trials=int(sys.argv[2]),

@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conftest import scripted_runner
+from conftest import make_settings, scripted_runner
 
 from tuner.errors import raise_terminated
-from tuner.search import SearchSettings, run_search
+from tuner.search import run_search
 
 ENGINE = sys.argv[3] if len(sys.argv) > 3 else "optuna"
 inner = scripted_runner(speed=lambda c: c["filters"] / 32)
@@ -40,7 +40,7 @@ signal.signal(signal.SIGTERM, raise_terminated)
 # installs no Ctrl-C handler; this search must see the test's SIGINT as Ctrl-C however it was started.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 outcome = run_search(
-    SearchSettings(
+    make_settings(
         space="exercise3",
         out=Path(sys.argv[1]),
         trials=int(sys.argv[2]),

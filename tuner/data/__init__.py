@@ -88,7 +88,7 @@ def locate(named: NamedDataset) -> tuple[Location | None, list[str]]:
 
 
 def _keras_download(named: NamedDataset) -> RawData:
-    from tuner.backend import keras
+    from tuner.training.backend import keras
 
     module = getattr(keras.datasets, named.keras_module)
     (x_train, y_train), (x_test, y_test) = module.load_data()
@@ -109,7 +109,7 @@ def _read_named(named: NamedDataset) -> tuple[RawData, str]:
     folders = " or ".join(f"{f}/" for f in named.folders)
     raise CnnTuneError(
         f"dataset {named.name!r} not found; tried: {'; '.join(tried)}. "
-        f"Set CNN_TUNE_DATA to a folder holding {folders} with the four IDX .gz files, or pass --dataset PATH"
+        f"Set CNN_TUNE_DATA to a folder holding {folders} with the four IDX .gz files, or give the dataset's path"
     )
 
 

@@ -1,15 +1,13 @@
-"""Engines by name: adapters that turn a space into an optimiser's language and drive the trainer."""
+"""Engines by name: optimiser adapters that propose trials for the shared trial loop."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
 
+from tuner.engines.base import Engine, Proposal, Study, TrialRunner
 from tuner.errors import CnnTuneError
 
-if TYPE_CHECKING:
-    from tuner.engines.base import Engine
-
-__all__ = ["ENGINES", "get_engine"]
+__all__ = ["ENGINES", "Engine", "Proposal", "Study", "TrialRunner", "get_engine"]
 
 # name -> "module:class", imported only when chosen, so that optuna loads only for a search.
 ENGINES: dict[str, str] = {
@@ -18,12 +16,10 @@ ENGINES: dict[str, str] = {
 }
 
 
-def get_engine(name: str, algorithm: str | None = None, pruner: str | None = None) -> Engine:
-    """The engine called `name`, set up with `algorithm` and `pruner` (validated by the engine)."""
+def get_engine(name: str, algorithm: str | None = None) -> Engine:
+    """The engine called `name`, set up with `algorithm` (validated by the engine)."""
     if name not in ENGINES:
-        raise CnnTuneError(f"unknown engine {name!r}; choose from: {', '.join(sorted(ENGINES))}")
-    import importlib
-
+        raise CnnTuneError(f"unknown engine {name!r}; choose from: {', '.join(sorted(ENGINES))}", field="engine")
     module, cls = ENGINES[name].split(":")
-    engine: Engine = getattr(importlib.import_module(module), cls)(algorithm, pruner)
+    engine: Engine = getattr(importlib.import_module(module), cls)(algorithm)
     return engine

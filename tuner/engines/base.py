@@ -1,151 +1,133 @@
-"""What every engine receives and must do: propose configurations, run them, record them."""
+"""What an engine is: a proposer of configurations that keeps the study's records.
+
+The trial loop (`tuner.search.loop`) asks an engine for a proposal, trains it, and tells the
+engine the record; it asks the engine what the study holds (finished and running trials) to
+know when to stop. An engine knows nothing of training, pruning or tables.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from tuner.errors import CnnTuneError
-from tuner.observer import Observer
 from tuner.records import TrialRecord, TrialResult
 from tuner.space import Space
 
-__all__ = ["Engine", "EpochHook", "SearchJob", "Session", "TrialRunner"]
+__all__ = ["Engine", "EpochHook", "Proposal", "Study", "TrialRunner"]
 
 EpochHook = Callable[[int, dict[str, float]], None]
 # (config, seed, on_epoch, say) -> result; the real one is the trainer, tests pass scripted fakes.
 TrialRunner = Callable[[dict, int, EpochHook, Callable[[str], None]], TrialResult]
 
 
-@dataclass
-class SearchJob:
-    """Everything one search session needs, independent of the engine."""
+@dataclass(frozen=True)
+class Study:
+    """What an engine opens: the space, where its state lives, and the seeds of its proposals."""
 
     space: Space
-    run_trial: TrialRunner
     folder: Path
-    storage: str | None
-    study_name: str
-    trials: int
-    timeout: float | None
+    name: str
     seed: int
-    observer: Observer
-    save: Callable[[list[TrialRecord]], None]
-    max_consecutive_failures: int = 5
-    stop_when_found: bool = False
-    sampler_seed: int | None = None  # default: seed
+    trials: int = 12  # the study's target count (TPE's share of random start-up trials follows it)
+    storage: str | None = None  # an optuna storage URL; None: the engine's own files in `folder`
+    sampler_seed: int | None = None  # default: seed; workers each draw their own proposals
     run_record: dict[str, Any] | None = None  # run.json's record, kept with a shared study
 
 
-class Session:
-    """The rules of one search session, shared by every engine: when to stop starting trials,
-    what to do after each one (save the tables, tell the observer, give up after repeated failures)."""
+@dataclass
+class Proposal:
+    """One configuration to train: its trial number, searched values, full config and training seed.
+    `handle` is the engine's own trial object."""
 
-    def __init__(
-        self,
-        job: SearchJob,
-        target: int,
-        finished: Callable[[], int],
-        records: Callable[[], list[TrialRecord]],
-        claimed: Callable[[], int] | None = None,
-        found: Callable[[], bool] | None = None,
-        recover: Callable[[], None] | None = None,
-        poll_seconds: float = 2.0,
-        ends_at: float | None = None,
-    ) -> None:
-        """`claimed` counts finished trials plus those other workers are running (default: finished);
-        `found` says whether some trial has met the stop rule (for --stop-when-found); `recover`
-        fails and requeues trials whose worker died, while this one waits for the last slots;
-        `ends_at` (wall-clock seconds) replaces `job.timeout` when the study sets the deadline."""
-        self.job = job
-        self.target = target
-        self.finished = finished
-        self.records = records
-        self.claimed = claimed or finished
-        self.found = found or (lambda: False)
-        self.recover = recover
-        self.poll_seconds = poll_seconds
-        if ends_at is not None:
-            self.deadline: float | None = time.monotonic() + (ends_at - time.time())
-        else:
-            self.deadline = None if job.timeout is None else time.monotonic() + job.timeout
-        self.failures: list[str] = []
-
-    def start(self) -> None:
-        self.job.observer.search_started(self.target, self.finished())
-
-    def should_stop(self) -> bool:
-        """True when no more trials should start here. While every remaining slot is held by a
-        running trial, a worker that can recover dead ones waits: if one of those workers dies,
-        its slot is queued again and taken here, so the study still ends with its full count."""
-        while True:
-            timed_out = self.deadline is not None and time.monotonic() >= self.deadline
-            if timed_out or self.abandon() or self.finished() >= self.target:
-                return True
-            if self.recover is not None:
-                self.recover()  # a dead worker's trial goes back to the queue before the next ask
-            if self.claimed() < self.target:
-                return False
-            if self.recover is None:
-                return True
-            time.sleep(self.poll_seconds)
-
-    def abandon(self) -> bool:
-        """With --stop-when-found: some trial met the stop rule, so running trials may stop too."""
-        return self.job.stop_when_found and self.found()
-
-    def save(self) -> None:
-        self.job.save(self.records())
-
-    def trial_done(self, record: TrialRecord) -> None:
-        """Call after the trial's record is stored; raises after too many failures in a row."""
-        self.save()
-        self.job.observer.trial_finished(record)
-        self.failures = [*self.failures, record.fail_reason or ""] if record.state == "failed" else []
-        if len(self.failures) >= self.job.max_consecutive_failures:
-            raise CnnTuneError(
-                f"stopped after {len(self.failures)} trials in a row failed; the last one: {self.failures[-1]}"
-            )
-
-    def finish(self) -> None:
-        self.job.observer.search_finished()
+    number: int
+    params: dict[str, Any]
+    config: dict[str, Any]
+    seed: int
+    handle: Any = field(default=None, repr=False)
 
 
 class Engine(ABC):
-    """An optimiser adapter. Subclasses list their algorithms and pruners by name."""
+    """An optimiser adapter: proposes trials and records their outcome. Subclasses list their algorithms."""
 
     name: ClassVar[str]
     algorithms: ClassVar[dict[str, str]]
-    pruners: ClassVar[dict[str, str]]
 
-    def __init__(self, algorithm: str | None, pruner: str | None) -> None:
+    def __init__(self, algorithm: str | None = None) -> None:
         self.algorithm = algorithm or next(iter(self.algorithms))
         if self.algorithm not in self.algorithms:
             raise CnnTuneError(
                 f"unknown algorithm {self.algorithm!r} for engine {self.name}; "
-                f"choose from: {', '.join(sorted(self.algorithms))}"
-            )
-        self.pruner = pruner
-        if pruner is not None and pruner not in self.pruners:
-            raise CnnTuneError(
-                f"unknown pruner {pruner!r} for engine {self.name}; choose from: {', '.join(sorted(self.pruners))}"
+                f"choose from: {', '.join(sorted(self.algorithms))}",
+                field="algorithm",
             )
 
     def default_pruner(self, space: Space) -> str:
-        return "none"
+        """The pruner a run gets when none is asked for."""
+        from tuner.pruners import default_pruner
 
-    def storage_label(self, job_folder: Path, storage: str | None) -> str:
+        return default_pruner(space, grid=self.algorithm == "grid")
+
+    def storage_label(self, folder: Path, storage: str | None) -> str:
         """Where the engine keeps its state, as run.json records it."""
-        return storage or str(job_folder)
+        return storage or str(folder)
 
-    def collect(self, job: SearchJob) -> list[TrialRecord]:
-        """Every trial of the study as records, without running any (after parallel workers end)."""
-        raise NotImplementedError
+    # -- the study -----------------------------------------------------------------------------
 
     @abstractmethod
-    def search(self, job: SearchJob) -> list[TrialRecord]:
-        """Run trials until the study holds `job.trials` finished ones or time is up; return all records."""
+    def open(self, study: Study) -> None:
+        """Create the study, or load it to resume; a new one queues the space's start configurations."""
+
+    @abstractmethod
+    def ask(self) -> Proposal | None:
+        """The next trial to run, or None when the engine has nothing left to propose."""
+
+    @abstractmethod
+    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
+        """Record how a proposed trial ended (complete, pruned or failed)."""
+
+    @abstractmethod
+    def records(self) -> list[TrialRecord]:
+        """Every trial of the study worth a row, oldest first (every worker's)."""
+
+    def finished(self) -> int:
+        """Complete and pruned trials of the study."""
+        return sum(r.state in ("complete", "pruned") for r in self.records())
+
+    def running(self) -> list[int]:
+        """Numbers of the study's trials running now (in this and other workers)."""
+        return [r.trial for r in self.records() if r.state == "running"]
+
+    def capacity(self) -> int | None:
+        """How many distinct trials the engine can propose at most (a grid's size), None if unbounded."""
+        return None
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """When the search stops starting trials, in seconds since the epoch."""
+        return None if timeout is None else time.time() + timeout
+
+    def recover(self) -> None:
+        """Fail the trials whose worker died mid-trial, and queue their configurations again."""
+        return None
+
+    def report(self, proposal: Proposal, epoch: int, value: float) -> None:
+        """An intermediate value of a running trial, for engines that keep them."""
+        return None
+
+    @contextlib.contextmanager
+    def running_trial(self, proposal: Proposal) -> Iterator[None]:
+        """Held while `proposal` trains (a database study's heartbeat)."""
+        yield
+
+    def interrupted(self, proposal: Proposal, record: TrialRecord) -> None:
+        """Ctrl-C or SIGTERM stopped the trial: record it failed; its configuration runs again on resume."""
+        self.tell(proposal, record)
+
+    def give_back(self, proposal: Proposal) -> None:
+        """Workers asked for the study's last slots at once: this proposal is not run."""
+        raise NotImplementedError(f"engine {self.name} runs in one worker only")

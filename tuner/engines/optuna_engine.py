@@ -1,10 +1,12 @@
-"""The optuna engine: a space becomes suggest_* calls; trials run through ask and tell."""
+"""The optuna engine: a space becomes suggest_* calls; proposals come from ask, outcomes go to tell."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,20 +14,20 @@ from typing import Any, ClassVar
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from tuner.engines.base import Engine, SearchJob, Session
-from tuner.engines.pruning import FOUND_ELSEWHERE, ExactStop, fastest_in_study
-from tuner.engines.storage import Heartbeat, heartbeat_enabled, open_storage
-from tuner.engines.workers import new_session, this_worker, worker_is_dead
-from tuner.errors import WORKER_DIED, CnnTuneError, TrialPruned, interruption
+from tuner.engines.base import Engine, Proposal, Study
+from tuner.engines.liveness import new_session, this_worker, worker_is_dead
+from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
+from tuner.errors import WORKER_DIED, CnnTuneError
 from tuner.records import TrialRecord, trial_seed
+from tuner.runs.record import identity_difference, mask_url
 from tuner.space import Space
-from tuner.store import identity_difference, mask_url
+from tuner.space.grid import grid_points
 
-__all__ = ["RUN_ATTR", "OptunaEngine", "read_study", "suggest"]
+__all__ = ["DEADLINE_ATTR", "RUN_ATTR", "OptunaEngine", "read_study", "suggest", "to_record"]
 
 RUN_ATTR = "cnn_tune_run"  # the study's user attribute holding run.json's record
 SURPLUS_ATTR = "cnn_tune_surplus"  # a trial asked for when the study was already full, given back unrun
-DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's --timeout ends (seconds since the epoch)
+DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's timeout ends (seconds since the epoch)
 
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -59,39 +61,6 @@ def suggest(trial: Trial, space: Space) -> dict[str, Any]:
     return space.resolve(sampled)
 
 
-def _check_same_search(study: optuna.Study, job: SearchJob) -> None:
-    """The first worker records the run in the study (so `report --storage` works from any host); a host
-    joining with another space, engine, dataset or seed would mix two searches in one study: refused."""
-    assert job.run_record is not None
-    recorded = study.user_attrs.get(RUN_ATTR)
-    if recorded is None:
-        study.set_user_attr(RUN_ATTR, job.run_record)
-        return
-    detail = identity_difference(recorded.get("identity", {}), job.run_record.get("identity", {}))
-    if detail:
-        raise CnnTuneError(
-            f"--name {job.study_name}: the study in {mask_url(str(job.storage))} holds another search ({detail}); "
-            "run the command its first host ran, or choose another --name"
-        )
-
-
-def _deadline(study: optuna.Study, job: SearchJob) -> float | None:
-    """When this search stops starting trials (wall clock), shared by every worker of the study.
-
-    The first worker with --timeout records its deadline in the study; workers joining while it lies
-    ahead (other hosts, spawned workers) keep it, so --timeout is study-wide. Once it has passed, the
-    same command is a resume and gets a fresh --timeout.
-    """
-    if job.timeout is None:
-        return None
-    now = time.time()
-    shared = study.user_attrs.get(DEADLINE_ATTR)
-    if isinstance(shared, (int, float)) and shared > now:
-        return float(shared)
-    study.set_user_attr(DEADLINE_ATTR, now + job.timeout)
-    return now + job.timeout
-
-
 def _stale_reason(t: FrozenTrial) -> str:
     """Every failure cnn-tune records carries its reason; one without was failed by optuna's heartbeat check."""
     host = (t.user_attrs.get("worker") or {}).get("host", "an unknown host")
@@ -119,14 +88,22 @@ def to_record(t: FrozenTrial) -> TrialRecord:
     )
 
 
+def _records(study: optuna.Study) -> list[TrialRecord]:
+    """Every trial worth a row: not the queued ones, nor the surplus ones given back unrun."""
+    return [
+        to_record(t)
+        for t in study.get_trials(deepcopy=False)
+        if t.state != TrialState.WAITING and not t.user_attrs.get(SURPLUS_ATTR)
+    ]
+
+
 def _needs(module: str, algorithm: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise CnnTuneError(f"algorithm {algorithm!r} needs the {module} package: pip install {module}")
+        raise CnnTuneError(f"{algorithm!r} needs the {module} package: pip install {module}", field="algorithm")
 
 
 class OptunaEngine(Engine):
     name = "optuna"
-    _opened: tuple[str, Any] | None = None  # (url, storage) of the study's storage, once opened
     algorithms: ClassVar[dict[str, str]] = {
         "tpe": "Tree-structured Parzen Estimator (multivariate, grouped for conditional parameters)",
         "random": "independent uniform sampling",
@@ -134,35 +111,35 @@ class OptunaEngine(Engine):
         "qmc": "quasi-Monte Carlo (Sobol), needs scipy",
         "cmaes": "CMA-ES over numeric parameters, needs cmaes",
     }
-    pruners: ClassVar[dict[str, str]] = {
-        "exact": "stop a trial once it cannot beat the fastest to the threshold (never drops a possible winner)",
-        "median": "stop a trial worse than the median of earlier trials at the same epoch",
-        "hyperband": "Hyperband over epochs",
-        "exact+median": "exact, then median",
-        "exact+hyperband": "exact, then Hyperband",
-        "none": "train every trial to its stop rule or last epoch",
-    }
 
-    def default_pruner(self, space: Space) -> str:
-        if space.objective.needs_stop:  # epochs_to_threshold, time_to_threshold
-            return "exact"
-        # A grid is a table: every row trains in full unless a pruner is asked for.
-        return "none" if self.algorithm == "grid" else "median"
+    def __init__(self, algorithm: str | None = None) -> None:
+        super().__init__(algorithm)
+        self.opened: tuple[str, Any] | None = None  # (url, storage), opened once per engine
+        self.optuna_study: optuna.Study | None = None
+        self.spec: Study | None = None
+        self.grid_size: int | None = None
 
-    def storage_label(self, job_folder: Path, storage: str | None) -> str:
+    def storage_label(self, folder: Path, storage: str | None) -> str:
         if storage is not None:
-            self._open(storage)  # a bad URL fails before the run folder exists
-        return storage or f"journal:{job_folder / 'study.journal'}"
+            self.storage_at(storage)  # a bad URL fails before the run folder exists
+        return storage or f"journal:{folder / 'study.journal'}"
 
-    def _open(self, url: str) -> Any:
-        """The storage behind `url`, opened once per engine (the check before the run folder, then the study)."""
-        if self._opened is None or self._opened[0] != url:
-            self._opened = (url, open_storage(url, self._stale))
-        return self._opened[1]
+    def storage_at(self, url: str) -> Any:
+        """The storage behind `url`, opened once (the check before the run folder, then the study).
+        cnn-tune keeps it to record heartbeats and to fail a dead worker's trial."""
+        if self.opened is None or self.opened[0] != url:
+            self.opened = (url, open_storage(url, self.on_stale))
+        return self.opened[1]
 
-    # -- building the study -------------------------------------------------------------------
+    @property
+    def study(self) -> optuna.Study:
+        if self.optuna_study is None:
+            raise RuntimeError("the engine's study is not open")
+        return self.optuna_study
 
-    def _sampler(self, space: Space, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    # -- opening the study ----------------------------------------------------------------------
+
+    def sampler(self, space: Space, seed: int, trials: int) -> optuna.samplers.BaseSampler:
         if self.algorithm == "tpe":
             return optuna.samplers.TPESampler(
                 seed=seed,
@@ -173,205 +150,174 @@ class OptunaEngine(Engine):
                 group=True,
                 constant_liar=True,
             )
-        if self.algorithm == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if self.algorithm == "grid":
-            return _AskTellGridSampler(self.grid(space), space, seed=seed)
         if self.algorithm == "qmc":
             _needs("scipy", "qmc")
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-        _needs("cmaes", "cmaes")
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        if self.algorithm == "cmaes":
+            _needs("cmaes", "cmaes")
+            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        # random; a grid's points are all queued, so its sampler is never asked for a value
+        return optuna.samplers.RandomSampler(seed=seed)
 
-    @staticmethod
-    def grid(space: Space) -> dict[str, list[Any]]:
-        grid = {}
-        for p in space.searched:
-            values = p.values()
-            if values is None:
-                raise CnnTuneError(
-                    f"{space.source}: params.{p.name}: grid search needs discrete values; "
-                    "give the float range a `step` or use `choice`"
-                )
-            grid[p.name] = values
-        return grid
-
-    def _pruner(self, space: Space) -> optuna.pruners.BasePruner:
-        name = self.pruner or self.default_pruner(space)
-        inner: optuna.pruners.BasePruner | None = None
-        if name.endswith("median"):
-            inner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-        elif name.endswith("hyperband"):
-            inner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=space.max_epochs())
-        if name.startswith("exact"):
-            ExactStop.check(space, name)
-        return inner or optuna.pruners.NopPruner()  # the exact part runs in `_one_trial`
-
-    def study(self, job: SearchJob) -> optuna.Study:
+    def open(self, spec: Study) -> None:
+        new_session()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        study = optuna.create_study(
-            study_name=job.study_name,
-            storage=self._open(job.storage or self.storage_label(job.folder, None)),
+        self.spec = spec
+        points = grid_points(spec.space, spec.seed) if self.algorithm == "grid" else None
+        self.optuna_study = optuna.create_study(
+            study_name=spec.name,
+            storage=self.storage_at(self.storage_label(spec.folder, spec.storage)),
             load_if_exists=True,
-            direction=job.space.objective.direction,  # type: ignore[arg-type]
-            sampler=self._sampler(job.space, job.seed if job.sampler_seed is None else job.sampler_seed, job.trials),
-            pruner=self._pruner(job.space),
+            direction=spec.space.objective.direction,  # type: ignore[arg-type]
+            sampler=self.sampler(
+                spec.space, spec.seed if spec.sampler_seed is None else spec.sampler_seed, spec.trials
+            ),
         )
-        if job.run_record:
-            _check_same_search(study, job)
-        return study
+        if spec.run_record:
+            self.check_same_search(spec)
+        if points is not None:
+            # The grid is a queue of its points: workers share it, and a resumed run finds the rest.
+            self.grid_size = len(points)
+            tried = [t.params for t in self.study.get_trials(deepcopy=False)]
+            for params in points:
+                if params not in tried:
+                    self.study.enqueue_trial(params, skip_if_exists=True)
+        elif spec.space.start and not self.study.get_trials(deepcopy=False):
+            # A new study tries the space's start configurations first (workers that join later
+            # find them queued); the sampler fills in any parameter an entry leaves out.
+            for params in spec.space.start:
+                self.study.enqueue_trial(params, skip_if_exists=True)
 
-    # -- running ------------------------------------------------------------------------------
+    def check_same_search(self, spec: Study) -> None:
+        """The first worker records the run in the study (so a report works from any host); a host
+        joining with another space, engine, dataset or seed would mix two searches in one study: refused."""
+        assert spec.run_record is not None
+        recorded = self.study.user_attrs.get(RUN_ATTR)
+        if recorded is None:
+            self.study.set_user_attr(RUN_ATTR, spec.run_record)
+            return
+        detail = identity_difference(recorded.get("identity", {}), spec.run_record.get("identity", {}))
+        if detail:
+            raise CnnTuneError(
+                f"the study in {mask_url(str(spec.storage))} holds another search ({detail}); "
+                "run the command its first host ran, or choose another name",
+                field=f"name {spec.name}",
+            )
 
-    @staticmethod
-    def _requeue(study: optuna.Study, t: FrozenTrial) -> None:
+    def capacity(self) -> int | None:
+        return self.grid_size
+
+    def deadline(self, timeout: float | None) -> float | None:
+        """The first worker with a timeout records its deadline in the study; workers joining while it
+        lies ahead (other hosts, spawned workers) keep it, so the timeout is study-wide. Once it has
+        passed, the same command is a resume and gets a fresh timeout."""
+        if timeout is None:
+            return None
+        now = time.time()
+        shared = self.study.user_attrs.get(DEADLINE_ATTR)
+        if isinstance(shared, (int, float)) and shared > now:
+            return float(shared)
+        self.study.set_user_attr(DEADLINE_ATTR, now + timeout)
+        return now + timeout
+
+    # -- what the study holds -------------------------------------------------------------------
+
+    def records(self) -> list[TrialRecord]:
+        return _records(self.study)
+
+    def finished(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=_FINISHED))
+
+    def running(self) -> list[int]:
+        return [t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+
+    # -- proposing and recording ----------------------------------------------------------------
+
+    def ask(self) -> Proposal | None:
+        assert self.spec is not None
+        trial = self.study.ask()
+        trial.set_user_attr("worker", this_worker())
+        config = suggest(trial, self.spec.space)
+        seed = trial.user_attrs.get("seed")
+        seed = trial_seed(self.spec.seed, trial.number) if seed is None else int(seed)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("seed", seed)
+        return Proposal(trial.number, dict(trial.params), config, seed, handle=trial)
+
+    def report(self, proposal: Proposal, epoch: int, value: float) -> None:
+        proposal.handle.report(value, epoch)  # the study's intermediate values (optuna-dashboard shows them)
+
+    @contextlib.contextmanager
+    def running_trial(self, proposal: Proposal) -> Iterator[None]:
+        assert self.opened is not None
+        with Heartbeat(self.opened[1], self.trial_id(proposal.number)):
+            yield
+
+    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
+        trial: Trial = proposal.handle
+        trial.set_user_attr("history", record.history)
+        trial.set_user_attr("result", record.result)
+        if record.fail_reason:
+            trial.set_user_attr("fail_reason", record.fail_reason)
+        if record.state == "complete":
+            self.study.tell(trial, record.value)
+        else:
+            self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
+
+    def interrupted(self, proposal: Proposal, record: TrialRecord) -> None:
+        self.requeue(dict(proposal.handle.params), proposal.seed)
+        self.tell(proposal, record)
+
+    def give_back(self, proposal: Proposal) -> None:
+        proposal.handle.set_user_attr(SURPLUS_ATTR, True)
+        self.study.tell(proposal.handle, state=TrialState.FAIL)
+
+    # -- trials of dead workers -----------------------------------------------------------------
+
+    def trial_id(self, number: int) -> int:
+        """The storage's id of trial `number` (optuna's storage API speaks in ids, studies in numbers)."""
+        assert self.opened is not None
+        storage = self.opened[1]
+        return int(
+            storage.get_trial_id_from_study_id_trial_number(
+                storage.get_study_id_from_name(self.study.study_name), number
+            )
+        )
+
+    def requeue(self, params: dict[str, Any], seed: Any) -> None:
         """Queue an interrupted trial's configuration and seed: its slot runs again before the sampler
         proposes anything new (after the start configurations still queued, if any)."""
+        if params:
+            self.study.enqueue_trial(params, user_attrs={"seed": seed}, skip_if_exists=False)
+
+    def on_stale(self, study: optuna.Study, t: FrozenTrial) -> None:
+        """optuna failed `t` for missed heartbeats (its host died or lost the database): run it again.
+        The trial is already finished here, so it cannot take a fail_reason; `_stale_reason` names it."""
         if t.params:
             study.enqueue_trial(t.params, user_attrs={"seed": t.user_attrs.get("seed")}, skip_if_exists=False)
 
-    def _stale(self, study: optuna.Study, t: FrozenTrial) -> None:
-        """optuna failed `t` for missed heartbeats (its host died or lost the database): run it again.
-        The trial is already finished here, so it cannot take a fail_reason; `_stale_reason` names it."""
-        self._requeue(study, t)
-
-    def _recover(self, study: optuna.Study) -> None:
+    def recover(self) -> None:
         """Fail the trials whose worker died mid-trial (kill -9, power loss) and queue them again.
 
         A dead process on this host is seen at once; one on another host by its missed heartbeats
         (database storages). When several workers look at once, only the one whose state change
         lands queues the trial again.
         """
-        storage = study._storage
+        assert self.opened is not None
+        storage = self.opened[1]
         if heartbeat_enabled(storage):
-            optuna.storages.fail_stale_trials(study)  # calls `_stale` for each trial it fails
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            optuna.storages.fail_stale_trials(self.study)  # calls `_stale` for each trial it fails
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if worker_is_dead(t.user_attrs.get("worker"), t.datetime_start):
+                trial_id = self.trial_id(t.number)
                 try:
-                    storage.set_trial_user_attr(t._trial_id, "fail_reason", WORKER_DIED)
-                    if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                    storage.set_trial_user_attr(trial_id, "fail_reason", WORKER_DIED)
+                    if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
                         continue
                 except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
                     continue  # another worker got there first
-                self._requeue(study, t)
-
-    def _one_trial(self, study: optuna.Study, job: SearchJob, session: Session) -> TrialRecord | None:
-        """Ask for a trial and run it; None when other workers filled the study's last slots first."""
-        trial = study.ask()
-        if _surplus(study, trial.number, session.target):
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            study.tell(trial, state=TrialState.FAIL)
-            return None
-        with Heartbeat(study._storage, trial._trial_id):
-            return self._run_asked(study, trial, job, session)
-
-    def _run_asked(self, study: optuna.Study, trial: Trial, job: SearchJob, session: Session) -> TrialRecord:
-        trial.set_user_attr("worker", this_worker())
-        config = suggest(trial, job.space)
-        seed = trial.user_attrs.get("seed")
-        seed = trial_seed(job.seed, trial.number) if seed is None else seed
-        trial.set_user_attr("config", config)
-        trial.set_user_attr("seed", seed)
-        job.observer.trial_started(trial.number, config)
-        stop = job.space.stop
-        epochs = int(config.get("epochs", 1))
-        pruner = study.pruner
-        exact = (
-            ExactStop(job.space.objective.name)
-            if (self.pruner or self.default_pruner(job.space)).startswith("exact")
-            else None
-        )
-        fit_seconds = 0.0
-
-        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-            nonlocal fit_seconds
-            fit_seconds += logs.get("seconds", 0.0)
-            job.observer.epoch_ended(trial.number, epoch, epochs, logs)
-            if session.abandon():
-                raise TrialPruned(FOUND_ELSEWHERE)
-            if exact is not None:
-                reason = exact.reason(epoch, fit_seconds, fastest_in_study(study, exact.key))
-                if reason:
-                    raise TrialPruned(reason)
-            trial.report(job.space.objective.intermediate(logs, stop), epoch)
-            if trial.should_prune():
-                name = type(pruner).__name__.removesuffix("Pruner").lower()
-                raise TrialPruned(f"{name} pruner at epoch {epoch}")
-
-        try:
-            result = job.run_trial(config, seed, on_epoch, job.observer.message)
-        except KeyboardInterrupt as exc:
-            reason = interruption(exc)
-            trial.set_user_attr("fail_reason", reason)
-            self._requeue(study, study._storage.get_trial(trial._trial_id))
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        data = result.to_dict()
-        trial.set_user_attr("history", data.pop("history"))
-        trial.set_user_attr("result", data)
-        if result.state == "complete":
-            study.tell(trial, job.space.objective.value(data, stop))
-        elif result.state == "pruned":
-            trial.set_user_attr("fail_reason", result.fail_reason)
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            trial.set_user_attr("fail_reason", result.fail_reason)
-            study.tell(trial, state=TrialState.FAIL)
-        return to_record(study._storage.get_trial(trial._trial_id))
-
-    def collect(self, job: SearchJob) -> list[TrialRecord]:
-        return _records(self.study(job))
-
-    def search(self, job: SearchJob) -> list[TrialRecord]:
-        new_session()
-        study = self.study(job)
-        self._recover(study)
-        if job.space.start and not study.get_trials(deepcopy=False):
-            # A new study tries the space's start configurations first (workers that join later
-            # find them queued); the sampler fills in any parameter an entry leaves out.
-            for params in job.space.start:
-                study.enqueue_trial(params, skip_if_exists=True)
-        target = job.trials
-        if self.algorithm == "grid":
-            target = min(target, _AskTellGridSampler(self.grid(job.space), job.space).size)
-
-        def finished() -> int:
-            return len(study.get_trials(deepcopy=False, states=_FINISHED))
-
-        def claimed() -> int:
-            return len(study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING)))
-
-        def found() -> bool:
-            return fastest_in_study(study) is not None
-
-        def records() -> list[TrialRecord]:
-            return _records(study)
-
-        session = Session(
-            job,
-            target,
-            finished,
-            records,
-            claimed,
-            found,
-            recover=lambda: self._recover(study),
-            ends_at=_deadline(study, job),
-        )
-        session.start()
-        try:
-            while not session.should_stop():
-                try:
-                    record = self._one_trial(study, job, session)
-                except BaseException:
-                    session.save()
-                    raise
-                if record is not None:
-                    session.trial_done(record)
-            session.save()  # the trials other workers finished after this one's last
-        finally:
-            session.finish()
-        return records()
+                self.requeue(dict(t.params), t.user_attrs.get("seed"))
 
 
 def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
@@ -380,57 +326,9 @@ def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
     names = optuna.get_all_study_names(storage)
     if name not in names:
         held = ", ".join(sorted(names)) or "no studies"
-        raise CnnTuneError(f"--name {name}: no study of that name in {mask_url(url)} (it holds {held})")
+        raise CnnTuneError(f"no study of that name in {mask_url(url)} (it holds {held})", field=f"name {name}")
     study = optuna.load_study(study_name=name, storage=storage)
     record = study.user_attrs.get(RUN_ATTR)
     if not record:
-        raise CnnTuneError(f"--name {name}: the study in {mask_url(url)} was not made by cnn-tune run")
+        raise CnnTuneError(f"the study in {mask_url(url)} was not made by cnn-tune run", field=f"name {name}")
     return record, _records(study)
-
-
-def _surplus(study: optuna.Study, number: int, target: int) -> bool:
-    """Whether trial `number`, just asked for, is one too many: workers that asked at the same moment
-    for the study's last slots all got a trial, and the youngest of them give theirs back."""
-    claimed = study.get_trials(deepcopy=False, states=(*_FINISHED, TrialState.RUNNING))
-    over = len(claimed) - target
-    if over <= 0:
-        return False
-    youngest = sorted((t.number for t in claimed if t.state == TrialState.RUNNING), reverse=True)[:over]
-    return number in youngest
-
-
-def _records(study: optuna.Study) -> list[TrialRecord]:
-    """Every trial worth a row: not the queued ones, nor the surplus ones given back unrun."""
-    return [
-        to_record(t)
-        for t in study.get_trials(deepcopy=False)
-        if t.state != TrialState.WAITING and not t.user_attrs.get(SURPLUS_ATTR)
-    ]
-
-
-class _AskTellGridSampler(optuna.samplers.GridSampler):
-    """GridSampler over the space's distinct configurations, without its `study.stop()` at the end
-    of the grid (which only works inside `study.optimize`; the engine's loop stops at `size`).
-
-    Grid points that differ only in a parameter whose `when` does not hold (lr_patience when
-    lr_annealing is off) build the same model: only the first of them, in the seeded order, stays.
-    """
-
-    def __init__(self, grid: dict[str, list[Any]], space: Space, seed: int | None = None) -> None:
-        super().__init__(grid, seed=seed)
-        seen, kept = set(), []
-        for values in self._all_grids:  # optuna's shuffled points; the seed makes the order repeatable
-            config = space.resolve(dict(zip(self._param_names, values, strict=True)))
-            key = tuple(sorted((k, repr(v)) for k, v in config.items()))
-            if key not in seen:
-                seen.add(key)
-                kept.append(values)
-        self._all_grids = kept
-        self._n_min_trials = len(kept)
-
-    @property
-    def size(self) -> int:
-        return self._n_min_trials
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
-        return None

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuner.objectives import Objective
 from tuner.space import Space
+from tuner.space.objectives import Objective
 
 __all__ = [
     "curves_data",

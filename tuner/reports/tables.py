@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.objectives import Objective
 from tuner.records import RESULT_FIELDS, TrialRecord
+from tuner.space.objectives import Objective
 from tuner.space.rules import StopRule
 
 __all__ = ["RunSummary", "history_frame", "leaderboard", "summarize", "trials_frame"]

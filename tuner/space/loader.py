@@ -8,13 +8,13 @@ from typing import Any
 
 import yaml
 
-from tuner.architecture import hyperparameter_type
 from tuner.data.catalog import NAMED
 from tuner.errors import CnnTuneError
-from tuner.objectives import get_objective
+from tuner.space.objectives import get_objective
 from tuner.space.params import Param, parse_param
 from tuner.space.rules import parse_constraint, parse_stop
 from tuner.space.space import Space
+from tuner.training.architecture import hyperparameter_type
 
 __all__ = ["builtin_dir", "builtin_spaces", "load_space", "parse_space"]
 
@@ -88,7 +88,7 @@ def _parse_params(raw: Any, source: str) -> tuple[Param, ...]:
         where = f"{source}: params.{name}"
         kind = hyperparameter_type(str(name))
         if kind is None:
-            from tuner.architecture import HYPERPARAMETERS
+            from tuner.training.architecture import HYPERPARAMETERS
 
             raise CnnTuneError(
                 f"{where}: unknown hyperparameter `{name}`{_did_you_mean(str(name), tuple(HYPERPARAMETERS))}"

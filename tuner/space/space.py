@@ -8,11 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tuner.architecture import HYPERPARAMETERS, layer_plan, plan_counts
 from tuner.errors import CnnTuneError
-from tuner.objectives import Objective
+from tuner.space.objectives import Objective
 from tuner.space.params import Param
 from tuner.space.rules import Constraint, StopRule
+from tuner.training.architecture import HYPERPARAMETERS, layer_plan, plan_counts
 
 __all__ = ["Space"]
 
@@ -120,12 +120,13 @@ class Space:
                 close = difflib.get_close_matches(name, [p.name for p in params], n=1)
                 names = ", ".join(p.name for p in params)
                 hint = f"did you mean `{close[0]}`?" if close else f"its parameters: {names}"
-                raise CnnTuneError(f"--set {name}: the space {self.name} has no such parameter; {hint}")
+                raise CnnTuneError(f"the space {self.name} has no such parameter; {hint}", field=f"set {name}")
             param = params[index]
             if not param.allows(value):
                 raise CnnTuneError(
-                    f"--set {name}={value!r}: not a value the space {self.name} allows "
-                    f"(params.{name} is {param.describe()}); pick one of those"
+                    f"not a value the space {self.name} allows (params.{name} is {param.describe()}); "
+                    "pick one of those",
+                    field=f"set {name}={value!r}",
                 )
             params[index] = Param(name, "fixed", value=value, when=param.when)
         return replace(self, params=tuple(params)).with_start(

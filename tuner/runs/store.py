@@ -8,36 +8,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tuner.errors import CnnTuneError
+from tuner.records import TrialRecord
+from tuner.runs.record import identity_difference
 
-__all__ = ["RunStore", "identity_difference", "mask_url", "write_atomic"]
+if TYPE_CHECKING:
+    from tuner.space import Space
+
+__all__ = ["RunStore", "write_atomic"]
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-_PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
-
-
-def mask_url(url: str) -> str:
-    """The storage URL with any password replaced by ***."""
-    return _PASSWORD.sub(r"\1:***@", url)
-
-
-def identity_difference(recorded: dict[str, Any], identity: dict[str, Any]) -> str | None:
-    """How a search's identity differs from the one recorded (the recorded values, or "a different space
-    file"), or None when it is the same search."""
-    differing = sorted(k for k in set(recorded) | set(identity) if recorded.get(k) != identity.get(k))
-    if not differing:
-        return None
-    if differing == ["space"]:
-        return "a different space file"
-    return ", ".join(f"{k}={recorded.get(k)!r}" for k in differing if k != "space")
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -88,15 +75,18 @@ class RunStore:
             detail = identity_difference(previous.get("identity", {}), identity)
             if detail:
                 raise CnnTuneError(
-                    f"{self.path} holds another search ({detail}); pass --name NEW to start a new run, "
-                    "or repeat the original command to resume it"
+                    f"{self.path} holds another search ({detail}); give the run a new name to start a new "
+                    "run, or repeat the original command to resume it",
+                    field="name",
                 )
             if not join:
                 resumed = {**previous, "resumed": previous.get("resumed", 0) + 1, "last_command": record["command"]}
                 write_atomic(run_file, json.dumps(resumed, indent=2, default=str) + "\n")
             return True
         if self.path.exists() and any(self.path.iterdir()):
-            raise CnnTuneError(f"{self.path} exists and is not a cnn-tune run folder; choose another --name or --out")
+            raise CnnTuneError(
+                f"{self.path} exists and is not a cnn-tune run folder; choose another name or folder", field="name"
+            )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             write_atomic(run_file, json.dumps({**record, "identity": identity}, indent=2, default=str) + "\n")
@@ -115,6 +105,16 @@ class RunStore:
         if best_config is not None:
             write_atomic(self.path / "best" / "config.json", json.dumps(best_config, indent=2, sort_keys=True) + "\n")
         write_atomic(self.path / "leaderboard.md", leaderboard_md)
+
+    def save_records(self, records: list[TrialRecord], space: Space, run: dict[str, Any]) -> None:
+        """Write the run's tables (trials, history, best config, leaderboard) from its trial records."""
+        from tuner.reports import history_frame, leaderboard, summarize, trials_frame
+        from tuner.reports.render import run_markdown
+
+        trials = trials_frame(records, [p.name for p in space.searched])
+        board = leaderboard(trials, space.objective, space.stop)
+        summary = summarize(trials, board, run)
+        self.save_tables(trials, history_frame(records), summary.best_config, run_markdown(summary, board, run))
 
     def _table(self, name: str) -> pd.DataFrame:
         parquet, csv = self.path / f"{name}.parquet", self.path / f"{name}.csv"

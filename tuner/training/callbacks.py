@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tuner.backend import keras
 from tuner.errors import TrialFailed
 from tuner.space.rules import StopRule
+from tuner.training.backend import keras
 
 __all__ = ["EpochMonitor", "ThresholdStop"]
 
@@ -33,7 +33,7 @@ class ThresholdStop(keras.callbacks.Callback):
 class EpochMonitor(keras.callbacks.Callback):
     """Times each epoch, keeps the history, fails on NaN loss and hands each epoch to `on_epoch`.
 
-    It does nothing per batch. `on_epoch(epoch, logs)` may raise TrialPruned to end the trial.
+    It does nothing per batch. `on_epoch(epoch, logs)` may raise StopTrial to end the trial.
     """
 
     def __init__(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tuner.errors import CnnTuneError
-from tuner.runs import Run
+from tuner.runs.reproduce import reproduce
+
+if TYPE_CHECKING:
+    from tuner.runs.reader import Run
 
 __all__ = ["FeatureMaps", "feature_maps", "plot_feature_maps", "save_feature_maps"]
 
@@ -27,24 +30,26 @@ class FeatureMaps:
 
 
 def _model(run: Run, trial: int) -> Any:
-    from tuner.backend import keras
+    from tuner.training.backend import keras
 
     path = run.model_path(trial)
     if not path.exists():
-        from tuner.reproduce import reproduce
-
         reproduce(run, trial)  # trains it once and saves it there
     return keras.models.load_model(path, safe_mode=True)
 
 
-def feature_maps(run: Run, trial: int, images: list[int], filter_index: int = 1) -> FeatureMaps:
-    """Feature maps of the saved (or reproduced) model of `trial` for the chosen test images."""
-    from tuner.backend import keras
+def feature_maps(
+    run: Run, trial: int | None = None, images: tuple[int, ...] | list[int] = (0, 23, 28), filter_index: int = 1
+) -> FeatureMaps:
+    """Feature maps of the saved (or reproduced) model of `trial` (None: the best) for the chosen test images."""
+    from tuner.training.backend import keras
 
+    trial = run.trial_number(trial)
+    images = list(images)
     data = run.dataset()
     bad = [i for i in images if not 0 <= i < len(data.y_test)]
     if bad:
-        raise CnnTuneError(f"--images: {bad[0]} is not a test image; choose 0..{len(data.y_test) - 1}")
+        raise CnnTuneError(f"{bad[0]} is not a test image; choose 0..{len(data.y_test) - 1}", field="images")
     model = _model(run, trial)
     layers = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
     if not layers:
@@ -52,7 +57,7 @@ def feature_maps(run: Run, trial: int, images: list[int], filter_index: int = 1)
     channels = min(int(layer.output.shape[-1]) for layer in layers)
     if not 0 <= filter_index < channels:
         raise CnnTuneError(
-            f"--filter {filter_index}: the model's layers have {channels} filters; choose 0..{channels - 1}"
+            f"the model's layers have {channels} filters; choose 0..{channels - 1}", field=f"filter {filter_index}"
         )
     probe = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in layers])
     outputs = probe.predict(data.x_test[images], verbose=0)

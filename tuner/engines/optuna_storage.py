@@ -21,7 +21,7 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.exc import IntegrityError
 
 from tuner.errors import CnnTuneError
-from tuner.store import mask_url
+from tuner.runs.record import mask_url
 
 __all__ = ["Heartbeat", "grace_seconds", "heartbeat_seconds", "is_journal", "open_storage"]
 
@@ -82,10 +82,12 @@ def open_storage(url: str, on_stale: Callable[[optuna.Study, Any], None]) -> Any
         raise AssertionError("unreachable")
     except (ImportError, ModuleNotFoundError) as exc:
         install = _DRIVERS.get(scheme, ("", "install the database's Python driver"))[1]
-        raise CnnTuneError(f"--storage {mask_url(url)}: the database driver is missing ({exc}); {install}") from None
+        raise CnnTuneError(
+            f"the database driver is missing ({exc}); {install}", field=f"storage {mask_url(url)}"
+        ) from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise CnnTuneError(f"--storage {mask_url(url)}: cannot open the study storage: {first}") from None
+        raise CnnTuneError(f"cannot open the study storage: {first}", field=f"storage {mask_url(url)}") from None
 
 
 def heartbeat_enabled(storage: Any) -> bool:

@@ -6,13 +6,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tuner.errors import CnnTuneError, TrialPruned
-from tuner.runs import Run
-from tuner.search import versions
+from tuner.errors import CnnTuneError, StopTrial
+from tuner.runs.record import versions
+
+if TYPE_CHECKING:
+    from tuner.runs.reader import Run
 
 __all__ = ["METRICS", "TOLERANCE", "Reproduction", "reproduce"]
 
@@ -41,21 +43,11 @@ class Reproduction:
         return not self.differences
 
 
-def _trial_row(run: Run, trial: str | int) -> pd.Series:
-    trials = run.trials
-    if trial == "best":
-        board = run.leaderboard()
-        if board.empty:
-            raise CnnTuneError(f"{run.path}: no finished trial to reproduce")
-        trial = int(board.iloc[0]["trial"])
-    rows = trials[trials["trial"] == int(trial)]
-    if rows.empty:
-        raise CnnTuneError(f"--trial {trial}: {run.path} has no such trial; trials are 0..{int(trials['trial'].max())}")
-    row = rows.iloc[0]
+def _trial_row(run: Run, trial: int | None) -> pd.Series:
+    number = run.trial_number(trial)
+    row = run.trials[run.trials["trial"] == number].iloc[0]
     if row["state"] not in ("complete", "pruned"):
-        raise CnnTuneError(
-            f"--trial {trial}: trial {trial} {row['state']} ({row['fail_reason']}); nothing to reproduce"
-        )
+        raise CnnTuneError(f"trial {number} {row['state']} ({row['fail_reason']}); nothing to reproduce", field="trial")
     return row
 
 
@@ -65,8 +57,8 @@ def _close(a: Any, b: Any) -> bool:
     return abs(float(a) - float(b)) <= TOLERANCE
 
 
-def reproduce(run: Run, trial: str | int = "best", save_model: bool = True) -> Reproduction:
-    """Retrain trial `trial` ("best" or its number) from the run's record and compare."""
+def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Reproduction:
+    """Retrain trial `trial` (None: the best) from the run's record alone and compare."""
     row = _trial_row(run, trial)
     number, config, seed = int(row["trial"]), json.loads(row["config"]), int(row["seed"])
     record, space = run.record, run.space
@@ -88,9 +80,9 @@ def reproduce(run: Run, trial: str | int = "best", save_model: bool = True) -> R
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         # A pruned trial stopped where the pruner stopped it; stop the retraining there too.
         if stop_after is not None and epoch >= stop_after:
-            raise TrialPruned(str(row["fail_reason"]))
+            raise StopTrial(str(row["fail_reason"]))
 
-    from tuner.trainer import train_trial  # TensorFlow loads here
+    from tuner.training.trainer import train_trial  # Keras loads here
 
     said: list[str] = []
     model_path = run.model_path(number) if save_model else None

@@ -48,19 +48,12 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(count)]
 
 
-def _parse(option: str, visible: list[str]) -> list[str]:
-    if option == "all":
-        return visible
-    if option == "none":
-        return []
-    chosen = [part.strip() for part in option.split(",") if part.strip()]
-    if not chosen or any(not part.isdigit() for part in chosen):
-        raise CnnTuneError(f"--gpus: give all, none or GPU numbers such as 0,1; got {option!r}")
+def _check_visible(chosen: tuple[str, ...], visible: list[str]) -> list[str]:
     missing = [g for g in chosen if g not in visible]
     if missing:
         seen = ", ".join(visible) if visible else "none"
-        raise CnnTuneError(f"--gpus: GPU {missing[0]} is not visible to TensorFlow (visible: {seen})")
-    return chosen
+        raise CnnTuneError(f"GPU {missing[0]} is not visible to TensorFlow (visible: {seen})", field="gpus")
+    return list(chosen)
 
 
 def threads_per_worker(workers: int) -> int:
@@ -68,12 +61,14 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def plan_workers(gpus: str, visible: list[str], workers: int | None, trials_per_gpu: int = 1) -> list[Placement]:
-    """One placement per worker: K per chosen GPU with memory growth on, or `workers` CPU workers
-    with the cores split between them."""
+def plan_workers(
+    gpus: tuple[str, ...] | None, visible: list[str], workers: int | None, trials_per_gpu: int = 1
+) -> list[Placement]:
+    """One placement per worker: K per chosen GPU (`gpus`; None: every visible one) with memory
+    growth on, or `workers` CPU workers with the cores split between them."""
     if trials_per_gpu < 1:
-        raise CnnTuneError(f"--trials-per-gpu: must be at least 1, got {trials_per_gpu}")
-    chosen = _parse(gpus, visible)
+        raise CnnTuneError(f"must be at least 1, got {trials_per_gpu}", field="trials_per_gpu")
+    chosen = visible if gpus is None else _check_visible(gpus, visible)
     if chosen:
         count = workers or len(chosen) * trials_per_gpu
         return [
@@ -84,7 +79,7 @@ def plan_workers(gpus: str, visible: list[str], workers: int | None, trials_per_
             for i in range(count)
         ]
     count = workers or 1
-    env = {"CUDA_VISIBLE_DEVICES": "-1"} if visible else {}  # --gpus none on a machine with GPUs
+    env = {"CUDA_VISIBLE_DEVICES": "-1"} if visible else {}  # no GPU chosen on a machine with GPUs
     if count > 1:  # one worker keeps TensorFlow's own thread settings
         env["CNN_TUNE_THREADS"] = str(threads_per_worker(count))
     return [Placement(i + 1, dict(env)) for i in range(count)]

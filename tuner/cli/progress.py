@@ -7,8 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tuner.observer import Observer
 from tuner.records import TrialRecord
+from tuner.search.observer import Observer
 
 __all__ = ["QuietProgress", "RichProgress", "WorkerLines", "trial_line"]
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.architecture import layer_plan, summary_rows
 from tuner.data import NAMED, Dataset, load_dataset
 from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
+from tuner.runs.store import RunStore, write_atomic
 from tuner.space import Space, parse_space
-from tuner.store import RunStore, write_atomic
+from tuner.training.architecture import layer_plan, summary_rows
 
 __all__ = ["Run", "load_run", "load_study_run", "space_of"]
 
@@ -66,14 +66,24 @@ class Run:
     def best_config(self) -> dict[str, Any] | None:
         return self.summary().best_config
 
+    def trial_number(self, trial: int | None = None) -> int:
+        """`trial` itself if the run has it; None means the best trial (the leaderboard's first)."""
+        if trial is None:
+            best = self.summary().best_trial
+            if best is None:
+                raise CnnTuneError(f"{self.path}: no finished trial yet")
+            return best
+        if not (self.trials["trial"] == trial).any():
+            last = int(self.trials["trial"].max()) if len(self.trials) else -1
+            raise CnnTuneError(f"{self.path} has no such trial; its trials are 0..{last}", field=f"trial {trial}")
+        return trial
+
     def model_path(self, trial: int) -> Path:
         """Where `reproduce` saves the trial's trained model (and `inspect` looks for it)."""
         return self.path / "trials" / str(trial) / "model.keras"
 
     def config(self, trial: int) -> dict[str, Any]:
-        rows = self.trials[self.trials["trial"] == trial]
-        if rows.empty:
-            raise CnnTuneError(f"--trial {trial}: {self.path} has no such trial")
+        rows = self.trials[self.trials["trial"] == self.trial_number(trial)]
         return dict(json.loads(rows.iloc[0]["config"]))
 
     def model_summary(self, trial: int) -> pd.DataFrame:
@@ -112,20 +122,6 @@ class Run:
 
         return plots.plot_parallel(plots.parallel_data(self.leaderboard(), self.space))
 
-    def plot_feature_maps(
-        self, trial: int | None = None, images: tuple[int, ...] = (0, 23, 28), filter_index: int = 1
-    ) -> Any:
-        from tuner.inspect import feature_maps, plot_feature_maps
-
-        number = int(self.leaderboard().iloc[0]["trial"]) if trial is None else trial
-        return plot_feature_maps(feature_maps(self, number, list(images), filter_index))
-
-    def reproduce(self, trial: str | int = "best") -> Any:
-        """Retrain a trial from the record alone and compare; see `tuner.reproduce`."""
-        from tuner.reproduce import reproduce
-
-        return reproduce(self, trial)
-
 
 def space_of(record: dict[str, Any], where: str) -> Space:
     """The space a run searched, as run.json records it: the file's text, then --set and --max-epochs."""
@@ -144,8 +140,7 @@ def load_run(path: str | Path) -> Run:
 def load_study_run(storage: str, name: str) -> Run:
     """The run `name` as its shared study in `storage` holds it (every host's trials), written into a
     temporary folder that is removed when the process ends."""
-    from tuner.engines.optuna_engine import read_study
-    from tuner.search import save_tables
+    from tuner.engines.optuna_engine import read_study  # optuna loads only to read a database
 
     record, records = read_study(storage, name)
     parent = Path(tempfile.mkdtemp(prefix="cnn-tune-report-"))
@@ -154,5 +149,5 @@ def load_study_run(storage: str, name: str) -> Run:
     store.path.mkdir()
     write_atomic(store.path / RunStore.RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
     run = {k: v for k, v in record.items() if k != "identity"}
-    save_tables(store, space_of(record, storage), run, records)
+    store.save_records(records, space_of(record, storage), run)
     return Run(store)

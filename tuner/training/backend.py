@@ -1,6 +1,6 @@
 """TensorFlow, Keras and keras-tuner, imported here and only here, on first use.
 
-`from tuner.backend import keras` inside a function is the way the rest of the
+`from tuner.training.backend import keras` inside a function is the way the rest of the
 package reaches Keras, so that `cnn-tune --help`, `spaces` and `report` never
 pay TensorFlow's start-up time.
 """
@@ -65,7 +65,7 @@ def _load() -> dict[str, Any]:
 
 
 def _set_threads(tf: Any) -> None:
-    """The worker's placement (tuner.devices): its share of the cores, GPU memory growth so that
+    """The worker's placement (tuner.training.devices): its share of the cores, GPU memory growth so that
     several trials fit on one GPU, and the optional mixed precision."""
     threads = os.environ.get("CNN_TUNE_THREADS")
     if threads:
@@ -74,10 +74,6 @@ def _set_threads(tf: Any) -> None:
     if os.environ.get("CNN_TUNE_MEMORY_GROWTH"):
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
-    if os.environ.get("CNN_TUNE_MIXED_PRECISION"):
-        import keras
-
-        keras.mixed_precision.set_global_policy("mixed_float16")
 
 
 def _load_keras_tuner() -> Any:
@@ -99,4 +95,4 @@ def __getattr__(name: str) -> Any:
         return _load()[name]
     if name == "kt":
         return _load_keras_tuner()
-    raise AttributeError(f"module 'tuner.backend' has no attribute {name!r}")
+    raise AttributeError(f"module 'tuner.training.backend' has no attribute {name!r}")

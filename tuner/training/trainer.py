@@ -1,7 +1,7 @@
 """Run one trial: seed, build, check, fit with the callbacks, evaluate, return a result record.
 
 The trainer knows nothing of engines: it takes a configuration and hands every
-epoch to an optional `on_epoch` hook, which may raise TrialPruned.
+epoch to an optional `on_epoch` hook, which may raise StopTrial.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuner.backend import keras, tf
-from tuner.callbacks import EpochMonitor, ThresholdStop
 from tuner.data import Dataset
-from tuner.errors import TrialFailed, TrialPruned
-from tuner.model import build_model, check_model
+from tuner.errors import StopTrial, TrialFailed
 from tuner.records import TrialResult
 from tuner.space.rules import Constraint, StopRule
+from tuner.training.backend import keras, tf
+from tuner.training.callbacks import EpochMonitor, ThresholdStop
+from tuner.training.model import build_model, check_model
+from tuner.training.options import TrainingOptions
 
 __all__ = ["train_trial"]
 
@@ -75,9 +76,12 @@ def train_trial(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     say: Callable[[str], None] = print,
     save_to: Path | None = None,
+    options: TrainingOptions | None = None,
 ) -> TrialResult:
     """Train the model `config` describes; failures and pruning come back as the result's state."""
+    options = options or TrainingOptions()
     keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("mixed_float16" if options.mixed_precision else "float32")
     gc.collect()
     _seed_everything(seed)
     result = TrialResult()
@@ -85,7 +89,7 @@ def train_trial(
     threshold = ThresholdStop(stop, say) if stop is not None else None
     monitor = EpochMonitor(threshold, on_epoch)
     try:
-        model = build_model(config, dataset.input_shape, dataset.num_classes)
+        model = build_model(config, dataset.input_shape, dataset.num_classes, jit_compile=options.xla)
         counts = check_model(model, constraints, epochs)
         result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
         result.param_count = counts["params"]
@@ -107,7 +111,7 @@ def train_trial(
         result.test_loss = float(scores["loss"])
         if save_to is not None:
             _save_model(model, save_to)
-    except TrialPruned as exc:
+    except StopTrial as exc:
         _finish(result, monitor, threshold, stop)
         result.state, result.fail_reason = "pruned", exc.reason
     except TrialFailed as exc:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from tuner.architecture import HYPERPARAMETERS, layer_plan
-from tuner.backend import keras
 from tuner.errors import TrialFailed
 from tuner.space.rules import Constraint
+from tuner.training.architecture import HYPERPARAMETERS, layer_plan
+from tuner.training.backend import keras
 
 __all__ = ["build_model", "check_model", "model_counts"]
 
@@ -29,8 +28,11 @@ _OPTIMIZERS = {
 }
 
 
-def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Any:
-    """Build and compile the model `config` describes; TrialFailed if it cannot be built."""
+def build_model(
+    config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, jit_compile: bool = False
+) -> Any:
+    """Build and compile the model `config` describes (the step XLA-compiled if asked); TrialFailed if
+    it cannot be built."""
     try:
         plan = layer_plan(config, input_shape, num_classes)
     except ValueError as exc:
@@ -42,7 +44,7 @@ def build_model(config: dict[str, Any], input_shape: tuple[int, ...], num_classe
         optimizer=_OPTIMIZERS[optimizer](learning_rate=rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=bool(os.environ.get("CNN_TUNE_XLA")),
+        jit_compile=jit_compile,
     )
     return model
 

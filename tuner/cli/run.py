@@ -1,0 +1,156 @@
+"""`cnn-tune run`: parse the options into typed settings, run the search, show the leaderboard."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.markup import escape
+
+from tuner.cli.common import Algorithm, EngineName, PrunerName, console, errors, friendly
+from tuner.errors import CnnTuneError, raise_terminated
+
+__all__ = ["parse_gpus", "parse_pins", "run"]
+
+
+def parse_pins(pins: list[str]) -> dict[str, Any]:
+    """`--set NAME=VALUE` options as {name: value}, each value read as a YAML scalar."""
+    values: dict[str, Any] = {}
+    for text in pins:
+        name, sep, raw = text.partition("=")
+        try:
+            value = yaml.safe_load(raw) if sep else None
+        except yaml.YAMLError:
+            value = None
+        if not sep or not name.strip() or not isinstance(value, (bool, int, float, str)):
+            raise CnnTuneError("write NAME=VALUE with one value, such as --set filters=32", field=f"set {text}")
+        values[name.strip()] = value
+    return values
+
+
+def parse_gpus(option: str) -> tuple[str, ...] | None:
+    """`--gpus all|none|0,1`: None for every visible GPU, () for none, else the GPU numbers."""
+    if option == "all":
+        return None
+    if option == "none":
+        return ()
+    chosen = tuple(part.strip() for part in option.split(",") if part.strip())
+    if not chosen or any(not part.isdigit() for part in chosen):
+        raise CnnTuneError(f"give all, none or GPU numbers such as 0,1; got {option!r}", field="gpus")
+    return chosen
+
+
+@friendly
+def run(
+    space: str = typer.Option(..., "--space", "-s", help="Built-in space name or YAML path."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset name or path (default: the space's)."),
+    engine: EngineName = typer.Option(EngineName.optuna, "--engine", help="Search engine."),
+    algorithm: Algorithm | None = typer.Option(
+        None,
+        "--algorithm",
+        help="optuna: tpe, random, grid, qmc, cmaes; keras-tuner: random, bayesian, hyperband, grid.",
+    ),
+    pruner: PrunerName | None = typer.Option(
+        None, "--pruner", help="Stop hopeless trials early (default: exact for threshold objectives)."
+    ),
+    trials: int | None = typer.Option(
+        None, "--trials", help="Finished trials the study should hold (default: the space's)."
+    ),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop starting trials after this many seconds."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", help="Cap every trial's epochs."),
+    train_limit: int | None = typer.Option(None, "--train-limit", help="Use a stratified subset of N training images."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampler and of every trial's training."),
+    out: Path = typer.Option(Path("reports"), "--out", help="Parent folder of run folders."),
+    name: str | None = typer.Option(None, "--name", help="Run folder name (default: SPACE-ENGINE-ALGORITHM)."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: a journal file in the run folder)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Trial processes sharing the study (default: one per GPU, else 1; cores are split)."
+    ),
+    gpus: str = typer.Option("all", "--gpus", help="all (every GPU TensorFlow sees), none, or numbers such as 0,1."),
+    trials_per_gpu: int = typer.Option(1, "--trials-per-gpu", help="Trials side by side on each GPU."),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in mixed_float16 (GPU)."),
+    xla: bool = typer.Option(False, "--xla", help="Compile the training step with XLA."),
+    stop_when_found: bool = typer.Option(
+        False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
+    ),
+    pins: list[str] = typer.Option(
+        [], "--set", help="Pin a parameter to one of its values, NAME=VALUE (repeatable), e.g. --set filters=32."
+    ),
+    no_start: bool = typer.Option(
+        False, "--no-start", help="Skip the space's start configurations (search.start): the sampler picks every trial."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no leaderboard."),
+) -> None:
+    """Search a space; running the same command again resumes the run."""
+    from tuner.cli.progress import QuietProgress, RichProgress
+    from tuner.runs.reader import Run
+    from tuner.search import Budget, SearchSettings, TrainingOptions, run_search
+
+    settings = SearchSettings(
+        space=space,
+        dataset=dataset,
+        engine=engine.value,
+        algorithm=algorithm.value if algorithm else None,
+        pruner=pruner.value if pruner else None,
+        budget=Budget(trials=trials, timeout=timeout, stop_when_found=stop_when_found),
+        max_epochs=max_epochs,
+        train_limit=train_limit,
+        seed=seed,
+        out=out,
+        name=name,
+        storage=storage,
+        workers=workers,
+        gpus=parse_gpus(gpus),
+        trials_per_gpu=trials_per_gpu,
+        training=TrainingOptions(xla=xla, mixed_precision=mixed_precision),
+        pins=parse_pins(pins),
+        no_start=no_start,
+        command=["cnn-tune", *sys.argv[1:]],
+    )
+    observer = QuietProgress(console) if quiet else RichProgress(console)
+    signal.signal(signal.SIGTERM, raise_terminated)
+    outcome = run_search(settings, observer)
+    if outcome.interrupted:
+        errors.print(
+            f"interrupted: finished trials are saved in {escape(str(outcome.store.path))}; "
+            "run the same command to resume"
+        )
+        raise typer.Exit(outcome.exit_code)
+    result = Run(outcome.store)
+    if not quiet:
+        print_board(result, top=10)
+    console.print(f"run folder: {escape(str(outcome.store.path))}")
+
+
+_WIDE_ONLY = (
+    "state",
+    "seconds_to_threshold",
+    "best_stop_metric",
+    "epochs_run",
+    "param_count",
+    "seconds_per_epoch",
+    "train_val_gap",
+    "best_val_epoch",
+)
+
+
+def print_board(result: Any, top: int) -> None:
+    from tuner.reports import rich_table
+
+    summary = result.summary()
+    board = result.leaderboard(top)
+    # The terminal gets the columns that decide the ranking; `cnn-tune report` has them all.
+    board = board.drop(columns=[c for c in _WIDE_ONLY if c in board.columns])
+    console.print(
+        rich_table(
+            board, title=f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"
+        )
+    )
+    console.print(f"{summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed trials.")
+    console.print(summary.verdict(), style="bold", markup=False, highlight=False)

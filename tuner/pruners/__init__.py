@@ -1,0 +1,47 @@
+"""Pruners by name: objects that stop a trial early, composed with `+` (`exact+median`)."""
+
+from __future__ import annotations
+
+from tuner.errors import CnnTuneError
+from tuner.pruners.base import Chain, NoPruner, Progress, Pruner, intermediate_values
+from tuner.pruners.exact import ExactStop, fastest, threshold_key
+from tuner.pruners.hyperband import Hyperband
+from tuner.pruners.median import MedianStop
+from tuner.space import Space
+
+__all__ = [
+    "PRUNERS",
+    "Chain",
+    "ExactStop",
+    "Hyperband",
+    "MedianStop",
+    "NoPruner",
+    "Progress",
+    "Pruner",
+    "default_pruner",
+    "fastest",
+    "intermediate_values",
+    "make_pruner",
+    "threshold_key",
+]
+
+PRUNERS: dict[str, type[Pruner]] = {p.name: p for p in (ExactStop, MedianStop, Hyperband, NoPruner)}
+
+
+def default_pruner(space: Space, grid: bool = False) -> str:
+    """Exact stopping for threshold objectives; a grid (a table) trains every row in full; else median."""
+    if space.objective.needs_stop:
+        return "exact"
+    return "none" if grid else "median"
+
+
+def make_pruner(name: str, space: Space) -> Pruner:
+    """The pruner `name` for `space`; `a+b` asks a, then b."""
+    parts = name.split("+")
+    unknown = [p for p in parts if p not in PRUNERS or (p == "none" and len(parts) > 1)]
+    if unknown:
+        raise CnnTuneError(
+            f"unknown pruner {name!r}; choose from: {', '.join(sorted(PRUNERS))}, or a+b", field="pruner"
+        )
+    pruners = [PRUNERS[p](space) for p in parts]
+    return pruners[0] if len(pruners) == 1 else Chain(space, pruners)

@@ -1,0 +1,180 @@
+"""The trial loop every engine shares: when to start a trial, running it, recording it.
+
+An engine only proposes configurations and keeps the study's records (`tuner.engines.base`);
+this loop decides when to stop starting trials (count, deadline, stop-when-found, failures in a
+row), runs each trial through the trainer with the epoch hook (observer, pruner, stop-when-found),
+maps its result to a record, saves the tables, and waits while other workers hold the last slots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from tuner.engines.base import Engine, Proposal, TrialRunner
+from tuner.errors import CnnTuneError, StopTrial, TrialError, interruption
+from tuner.pruners import Progress, Pruner
+from tuner.records import TrialRecord, TrialResult
+from tuner.search.observer import Observer
+from tuner.search.settings import Budget
+from tuner.space import Space
+
+__all__ = ["FOUND_ELSEWHERE", "TrialLoop", "surplus"]
+
+FOUND_ELSEWHERE = "another trial met the stop rule (stop when found)"
+_FINISHED = ("complete", "pruned")
+
+
+def surplus(number: int, finished: int, running: list[int], target: int) -> bool:
+    """Whether trial `number`, just asked for, is one too many: workers that asked at the same moment
+    for the study's last slots all got a trial, and the youngest of them give theirs back."""
+    over = finished + len(running) - target
+    return over > 0 and number in sorted(running, reverse=True)[:over]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class TrialLoop:
+    """Runs trials that `engine` proposes until the budget is spent; one per worker process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        space: Space,
+        run_trial: TrialRunner,
+        pruner: Pruner,
+        budget: Budget,
+        observer: Observer,
+        save: Callable[[list[TrialRecord]], None],
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self.engine, self.space, self.run_trial, self.pruner = engine, space, run_trial, pruner
+        self.budget, self.observer, self.save_tables = budget, observer, save
+        self.poll_seconds = poll_seconds
+        trials = budget.trials or space.trials
+        capacity = engine.capacity()
+        self.target = trials if capacity is None else min(trials, capacity)
+        self.failures: list[str] = []
+        self.deadline: float | None = None
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> list[TrialRecord]:
+        """Run trials until the study holds the target count of finished ones, time is up, or the
+        engine has nothing left to propose; return every record of the study."""
+        self.engine.recover()
+        ends_at = self.engine.deadline(self.budget.timeout)
+        self.deadline = None if ends_at is None else time.monotonic() + (ends_at - time.time())
+        self.observer.search_started(self.target, self.engine.finished())
+        try:
+            while not self.should_stop():
+                proposal = self.engine.ask()
+                if proposal is None:
+                    break  # the engine's whole space is tried (a grid, keras-tuner's Hyperband)
+                finished, running = self.engine.finished(), self.engine.running()
+                if surplus(proposal.number, finished, running, self.target):
+                    self.engine.give_back(proposal)
+                    continue
+                self.trial_done(self.run_one(proposal))
+            self.save()  # the trials other workers finished after this one's last
+        except BaseException:
+            self.save()
+            raise
+        finally:
+            self.observer.search_finished()
+        return self.engine.records()
+
+    def should_stop(self) -> bool:
+        """True when no more trials should start here. While every remaining slot is held by a
+        running trial, this worker waits: if the worker running one dies, its slot is queued
+        again and taken here, so the study still ends with its full count."""
+        while True:
+            timed_out = self.deadline is not None and time.monotonic() >= self.deadline
+            if timed_out or self.found() or self.engine.finished() >= self.target:
+                return True
+            self.engine.recover()  # a dead worker's trial goes back to the queue before the next ask
+            if self.engine.finished() + len(self.engine.running()) < self.target:
+                return False
+            time.sleep(self.poll_seconds)
+
+    def found(self) -> bool:
+        """With stop-when-found: whether some trial of the study met the stop rule."""
+        if not self.budget.stop_when_found:
+            return False
+        return any(r.state == "complete" and r.result.get("reached_threshold") for r in self.engine.records())
+
+    # -- one trial -----------------------------------------------------------------------------
+
+    def run_one(self, proposal: Proposal) -> TrialRecord:
+        """Train `proposal`'s configuration, with the pruner after each epoch; its record, told to the engine."""
+        started = _now()
+        progress = Progress(proposal.number)
+        epochs = int(proposal.config.get("epochs", 1))
+        self.observer.trial_started(proposal.number, proposal.config)
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            value = self.space.objective.intermediate(logs, self.space.stop)
+            progress.values.append(value)
+            progress.history.append(logs)
+            self.observer.epoch_ended(proposal.number, epoch, epochs, logs)
+            if self.found():
+                raise StopTrial(FOUND_ELSEWHERE)
+            self.engine.report(proposal, epoch, value)
+            finished = [r for r in self.engine.records() if r.state in _FINISHED]
+            reason = self.pruner.reason(progress, finished)
+            if reason:
+                raise StopTrial(reason)
+
+        with self.engine.running_trial(proposal):
+            try:
+                result = self.run_trial(proposal.config, proposal.seed, on_epoch, self.observer.message)
+            except KeyboardInterrupt as exc:
+                record = self.record(proposal, TrialResult(state="failed", fail_reason=interruption(exc)), started)
+                self.engine.interrupted(proposal, record)
+                raise
+            except TrialError as exc:  # a scripted runner may raise what the trainer records
+                state = "pruned" if isinstance(exc, StopTrial) else "failed"
+                result = TrialResult(state=state, fail_reason=exc.reason)
+            except CnnTuneError:
+                raise  # a condition every trial would hit (bad data, bad setup)
+            except Exception as exc:  # a failed trial is not a failed search
+                result = TrialResult(state="failed", fail_reason=f"{type(exc).__name__}: {exc}")
+            record = self.record(proposal, result, started)
+            self.engine.tell(proposal, record)
+        return record
+
+    def record(self, proposal: Proposal, result: TrialResult, started: str) -> TrialRecord:
+        """The trial's record: its state and result, and for a complete trial the objective's value."""
+        data: dict[str, Any] = result.to_dict()
+        history = data.pop("history")
+        value = self.space.objective.value(data, self.space.stop) if result.state == "complete" else None
+        return TrialRecord(
+            trial=proposal.number,
+            state=result.state,
+            params=dict(proposal.params),
+            config=dict(proposal.config),
+            seed=proposal.seed,
+            value=value,
+            result=data,
+            history=history,
+            fail_reason=result.fail_reason,
+            started=started,
+            finished=_now(),
+        )
+
+    def trial_done(self, record: TrialRecord) -> None:
+        """Save the tables and tell the observer; stop after too many failures in a row."""
+        self.save()
+        self.observer.trial_finished(record)
+        self.failures = [*self.failures, record.fail_reason or ""] if record.state == "failed" else []
+        if len(self.failures) >= self.budget.max_consecutive_failures:
+            raise CnnTuneError(
+                f"stopped after {len(self.failures)} trials in a row failed; the last one: {self.failures[-1]}"
+            )
+
+    def save(self) -> None:
+        self.save_tables(self.engine.records())

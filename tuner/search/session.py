@@ -1,0 +1,185 @@
+"""One search, start to end: space, data, run folder, engine, pruner, workers, the trial loop."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.data import Dataset, load_dataset
+from tuner.engines import Engine, Study, TrialRunner, get_engine
+from tuner.errors import CnnTuneError, Terminated
+from tuner.pruners import make_pruner
+from tuner.records import TrialRecord
+from tuner.runs.record import new_record
+from tuner.runs.store import RunStore
+from tuner.search.loop import TrialLoop
+from tuner.search.observer import Observer
+from tuner.search.settings import SearchSettings
+from tuner.search.workers import start_workers
+from tuner.space import Space, load_space
+from tuner.training.devices import plan_workers, visible_gpus
+from tuner.training.options import TrainingOptions
+
+__all__ = ["SearchOutcome", "run_search", "trainer_runner"]
+
+
+@dataclass
+class SearchOutcome:
+    store: RunStore
+    records: list[TrialRecord]
+    resumed: bool
+    interrupted: bool = False
+    exit_code: int = 0
+
+
+class trainer_runner:
+    """The real trial runner: the Keras trainer on `dataset` under the space's rules."""
+
+    def __init__(self, space: Space, dataset: Dataset, options: TrainingOptions) -> None:
+        self.space, self.dataset, self.options = space, dataset, options
+
+    def __call__(self, config: dict[str, Any], seed: int, on_epoch: Any, say: Any) -> Any:
+        from tuner.training.trainer import train_trial  # Keras loads here, on the first trial
+
+        space = self.space
+        return train_trial(
+            config,
+            self.dataset,
+            seed=seed,
+            constraints=space.constraints,
+            stop=space.stop,
+            on_epoch=on_epoch,
+            say=say,
+            options=self.options,
+        )
+
+
+def _shared(storage: str | None) -> bool:
+    """Whether the study lives in a database other hosts may share (not a journal file)."""
+    return storage is not None and not (storage.startswith("journal:") or storage.endswith(".journal"))
+
+
+def _space(settings: SearchSettings, engine: Engine) -> Space:
+    space = load_space(settings.space)
+    if settings.pins:
+        space = space.with_values(settings.pins)
+    if settings.max_epochs:
+        space = space.with_max_epochs(settings.max_epochs)
+    if settings.no_start or engine.algorithm == "grid":  # a grid tries every combination anyway
+        space = space.without_start()
+    return space
+
+
+def run_search(
+    settings: SearchSettings,
+    observer: Observer | None = None,
+    run_trial: TrialRunner | None = None,
+    worker: int = 1,
+) -> SearchOutcome:
+    """Run (or resume) the search `settings` describe; tables are rewritten after every trial.
+
+    With `settings.workers` > 1 this process and workers - 1 more share the run's study, each
+    with its share of the cores; `run_trial` (None for the real trainer) must then be picklable.
+    `worker` > 1 marks a spawned worker joining the run.
+    """
+    join = worker > 1
+    settings.check()
+    engine = get_engine(settings.engine, settings.algorithm)
+    space = _space(settings, engine)
+    pruner_name = settings.pruner or engine.default_pruner(space)
+    pruner = make_pruner(pruner_name, space)
+    # Worker placement is checked before the data loads: an impossible setup fails at once.
+    placements = (
+        []
+        if join
+        else plan_workers(
+            settings.gpus, visible_gpus() if settings.gpus != () else [], settings.workers, settings.trials_per_gpu
+        )
+    )
+    if len(placements) > 1 and engine.name != "optuna":
+        raise CnnTuneError("parallel trials share an optuna study; use the optuna engine", field="workers")
+    dataset = load_dataset(settings.dataset or space.dataset, train_limit=settings.train_limit, **space.data_options())
+    space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
+    name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
+    store = RunStore(Path(settings.out).expanduser() / name)
+    storage = engine.storage_label(store.path, settings.storage)
+    identity = {
+        "space": space.raw,
+        "engine": engine.name,
+        "algorithm": engine.algorithm,
+        "dataset": dataset.fingerprint,
+        "train_limit": settings.train_limit,
+        "max_epochs": settings.max_epochs,
+        "seed": settings.seed,
+        **({"set": settings.pins} if settings.pins else {}),  # runs made without pins keep resuming
+    }
+    trials = settings.budget.trials or space.trials
+    run = new_record(
+        name,
+        settings.command or sys.argv,
+        storage,
+        space=space.to_dict(),
+        engine=engine.name,
+        algorithm=engine.algorithm,
+        pruner=str(pruner),
+        seed=settings.seed,
+        trials=trials,
+        dataset=dataset.describe() | {"spec": settings.dataset or space.dataset, "train_limit": settings.train_limit},
+        workers=settings.workers,
+        gpus=settings.gpus_label,
+        trials_per_gpu=settings.trials_per_gpu,
+        mixed_precision=settings.training.mixed_precision,
+        xla=settings.training.xla,
+    )
+    resumed = store.prepare(identity, run, join)
+    engine.open(
+        Study(
+            space=space,
+            folder=store.path,
+            name=name,
+            seed=settings.seed,
+            trials=trials,
+            storage=settings.storage,
+            # Each worker's sampler draws its own proposals; the first keeps the run's seed. Processes
+            # joining a database study from several hosts all run the same command: their process ids
+            # tell them apart, or every host would propose the same configurations.
+            sampler_seed=settings.seed + 7919 * (worker - 1) + (os.getpid() if _shared(settings.storage) else 0),
+            run_record={**run, "identity": identity},
+        )
+    )
+    loop = TrialLoop(
+        engine,
+        space,
+        run_trial or trainer_runner(space, dataset, settings.training),
+        pruner,
+        settings.budget,
+        observer or Observer(),
+        lambda records: store.save_records(records, space, run),
+    )
+    workers = start_workers(settings, run_trial, placements) if placements else []
+    try:
+        records = loop.run()
+    except KeyboardInterrupt as exc:
+        for process in workers:
+            process.terminate()  # SIGTERM: each marks its running trial and writes the tables
+        return SearchOutcome(
+            store, [], resumed, interrupted=True, exit_code=143 if isinstance(exc, Terminated) else 130
+        )
+    except OSError as exc:  # the run folder's disk is full or read-only, mid-search
+        for process in workers:
+            process.terminate()
+        where = exc.filename or store.path
+        raise CnnTuneError(
+            f"{where}: cannot write ({exc.strerror or exc}); finished trials are kept: free space or make "
+            "the folder writable, then run the same command to resume"
+        ) from None
+    finally:
+        for process in workers:
+            process.join()
+    if workers:
+        records = engine.records()
+        store.save_records(records, space, run)
+    return SearchOutcome(store, records, resumed)
