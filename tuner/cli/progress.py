@@ -8,34 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner.records import TrialRecord
-from tuner.search.observer import Observer
+from tuner.search.observer import Observer, trial_line
 
-__all__ = ["QuietProgress", "RichProgress", "WorkerLines", "trial_line"]
-
-
-def trial_line(record: TrialRecord) -> str:
-    """One readable line for a finished trial."""
-    r = record.result
-    params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.params.items())
-    if record.state == "failed":
-        outcome = f"failed: {record.fail_reason}"
-    else:
-        if r.get("reached_threshold"):
-            outcome = f"reached the threshold at epoch {r['epochs_to_threshold']} ({r['seconds_to_threshold']:.0f} s)"
-        else:
-            epochs = r.get("epochs_run", 0)
-            outcome = f"{epochs} epoch{'s' if epochs != 1 else ''}"
-        if record.state == "pruned":
-            outcome = f"pruned ({record.fail_reason}), {outcome}"
-        accuracy = r.get("train_accuracy")
-        val = r.get("val_accuracy")
-        test = r.get("test_accuracy")
-        outcome += "".join(
-            f", {label} {value:.4f}"
-            for label, value in (("train", accuracy), ("val", val), ("test", test))
-            if value is not None
-        )
-    return f"trial {record.trial}: {outcome} | {params}"
+__all__ = ["QuietProgress", "RichProgress", "trial_line"]
 
 
 class QuietProgress(Observer):
@@ -46,19 +21,6 @@ class QuietProgress(Observer):
 
     def message(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
-
-
-class WorkerLines(Observer):
-    """What a worker process prints: the stop rule's message and a line per finished trial."""
-
-    def __init__(self, index: int) -> None:
-        self.prefix = f"[worker {index}] "
-
-    def message(self, text: str) -> None:
-        print(self.prefix + text, flush=True)
-
-    def trial_finished(self, record: TrialRecord) -> None:
-        print(self.prefix + trial_line(record), flush=True)
 
 
 class RichProgress(QuietProgress):

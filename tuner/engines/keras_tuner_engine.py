@@ -172,7 +172,7 @@ class KerasTunerEngine(Engine):
             )
         return str(folder / _PROJECT)
 
-    def _oracle_class(self, space: Space, target: int) -> tuple[type, dict[str, Any]]:
+    def oracle_class(self, space: Space, target: int) -> tuple[type, dict[str, Any]]:
         oracles = kt.oracles
         if self.algorithm == "bayesian":
             if importlib.util.find_spec("sklearn") is None:
@@ -186,7 +186,7 @@ class KerasTunerEngine(Engine):
         return oracles.RandomSearchOracle, {"max_trials": _ID_WIDTH}  # random; a grid draws its own points
 
     @staticmethod
-    def _check_state_files(project: Path) -> None:
+    def check_state_files(project: Path) -> None:
         for path in [project / "oracle.json", *project.glob("tuner*.json"), *project.glob("trial_*/trial.json")]:
             if path.exists():
                 try:
@@ -200,8 +200,8 @@ class KerasTunerEngine(Engine):
     def open(self, study: Study) -> None:
         space = study.space
         grid = grid_points(space, study.seed) if self.algorithm == "grid" else None
-        self._check_state_files(study.folder / _PROJECT)
-        cls, options = self._oracle_class(space, study.trials)
+        self.check_state_files(study.folder / _PROJECT)
+        cls, options = self.oracle_class(space, study.trials)
         oracle = type(f"Proposing{cls.__name__}", (_Proposing, AtomicOracleFiles, cls), {})(
             objective=kt.Objective("score", direction="min" if space.objective.direction == "minimize" else "max"),
             seed=study.seed,

@@ -7,7 +7,6 @@ import importlib.util
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +15,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.engines.base import Engine, Proposal, Study
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
+from tuner.engines.optuna_records import RUN_ATTR, SURPLUS_ATTR, records_of
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
 from tuner.errors import WORKER_DIED, CnnTuneError
 from tuner.records import TrialRecord, trial_seed
@@ -23,19 +23,10 @@ from tuner.runs.record import identity_difference, mask_url
 from tuner.space import Space
 from tuner.space.grid import grid_points
 
-__all__ = ["DEADLINE_ATTR", "RUN_ATTR", "OptunaEngine", "read_study", "suggest", "to_record"]
+__all__ = ["DEADLINE_ATTR", "OptunaEngine", "suggest"]
 
-RUN_ATTR = "cnn_tune_run"  # the study's user attribute holding run.json's record
-SURPLUS_ATTR = "cnn_tune_surplus"  # a trial asked for when the study was already full, given back unrun
 DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's timeout ends (seconds since the epoch)
 
-_STATES = {
-    TrialState.COMPLETE: "complete",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "failed",
-    TrialState.RUNNING: "running",
-    TrialState.WAITING: "waiting",
-}
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -59,42 +50,6 @@ def suggest(trial: Trial, space: Space) -> dict[str, Any]:
             sampled[p.name] = value
         partial[p.name] = value
     return space.resolve(sampled)
-
-
-def _stale_reason(t: FrozenTrial) -> str:
-    """Every failure cnn-tune records carries its reason; one without was failed by optuna's heartbeat check."""
-    host = (t.user_attrs.get("worker") or {}).get("host", "an unknown host")
-    return f"interrupted: its worker on {host} stopped sending heartbeats"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="seconds")
-
-
-def to_record(t: FrozenTrial) -> TrialRecord:
-    attrs = t.user_attrs
-    return TrialRecord(
-        trial=t.number,
-        state=_STATES.get(t.state, str(t.state)),
-        params=dict(t.params),
-        config=attrs.get("config", {}),
-        seed=attrs.get("seed"),
-        value=t.value if t.state == TrialState.COMPLETE else None,
-        result=attrs.get("result", {}),
-        history=attrs.get("history", []),
-        fail_reason=attrs.get("fail_reason") or (_stale_reason(t) if t.state == TrialState.FAIL else None),
-        started=_iso(t.datetime_start),
-        finished=_iso(t.datetime_complete),
-    )
-
-
-def _records(study: optuna.Study) -> list[TrialRecord]:
-    """Every trial worth a row: not the queued ones, nor the surplus ones given back unrun."""
-    return [
-        to_record(t)
-        for t in study.get_trials(deepcopy=False)
-        if t.state != TrialState.WAITING and not t.user_attrs.get(SURPLUS_ATTR)
-    ]
 
 
 def _needs(module: str, algorithm: str) -> None:
@@ -224,7 +179,7 @@ class OptunaEngine(Engine):
     # -- what the study holds -------------------------------------------------------------------
 
     def records(self) -> list[TrialRecord]:
-        return _records(self.study)
+        return records_of(self.study)
 
     def finished(self) -> int:
         return len(self.study.get_trials(deepcopy=False, states=_FINISHED))
@@ -318,17 +273,3 @@ class OptunaEngine(Engine):
                 except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
                     continue  # another worker got there first
                 self.requeue(dict(t.params), t.user_attrs.get("seed"))
-
-
-def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
-    """The run record and every trial of the cnn-tune study `name` in the storage at `url`."""
-    storage = open_storage(url, lambda study, trial: None)  # reading only: fails no stale trial
-    names = optuna.get_all_study_names(storage)
-    if name not in names:
-        held = ", ".join(sorted(names)) or "no studies"
-        raise CnnTuneError(f"no study of that name in {mask_url(url)} (it holds {held})", field=f"name {name}")
-    study = optuna.load_study(study_name=name, storage=storage)
-    record = study.user_attrs.get(RUN_ATTR)
-    if not record:
-        raise CnnTuneError(f"the study in {mask_url(url)} was not made by cnn-tune run", field=f"name {name}")
-    return record, _records(study)

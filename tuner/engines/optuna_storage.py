@@ -107,27 +107,29 @@ class Heartbeat:
     def __init__(self, storage: Any, trial_id: int) -> None:
         self.storage = storage
         self.trial_id = trial_id
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
 
-    def _beat(self) -> None:
+    def beat(self) -> None:
         try:
             self.storage.record_heartbeat(self.trial_id)
         except Exception:
             pass
 
-    def _run(self) -> None:
-        while not self._stop.wait(heartbeat_seconds()):
-            self._beat()
+    def beat_until_stopped(self) -> None:
+        while not self.stopped.wait(heartbeat_seconds()):
+            self.beat()
 
     def __enter__(self) -> Heartbeat:
         if heartbeat_enabled(self.storage):
-            self._beat()
-            self._thread = threading.Thread(target=self._run, name=f"heartbeat-{self.trial_id}", daemon=True)
-            self._thread.start()
+            self.beat()
+            self.thread = threading.Thread(
+                target=self.beat_until_stopped, name=f"heartbeat-{self.trial_id}", daemon=True
+            )
+            self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)

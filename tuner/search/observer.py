@@ -6,7 +6,7 @@ from typing import Any
 
 from tuner.records import TrialRecord
 
-__all__ = ["Observer"]
+__all__ = ["Observer", "WorkerLines", "trial_line"]
 
 
 class Observer:
@@ -29,3 +29,41 @@ class Observer:
 
     def search_finished(self) -> None:
         """The session is over (done, timed out or interrupted)."""
+
+
+def trial_line(record: TrialRecord) -> str:
+    """One readable line for a finished trial."""
+    r = record.result
+    params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.params.items())
+    if record.state == "failed":
+        outcome = f"failed: {record.fail_reason}"
+    else:
+        if r.get("reached_threshold"):
+            outcome = f"reached the threshold at epoch {r['epochs_to_threshold']} ({r['seconds_to_threshold']:.0f} s)"
+        else:
+            epochs = r.get("epochs_run", 0)
+            outcome = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+        if record.state == "pruned":
+            outcome = f"pruned ({record.fail_reason}), {outcome}"
+        accuracy = r.get("train_accuracy")
+        val = r.get("val_accuracy")
+        test = r.get("test_accuracy")
+        outcome += "".join(
+            f", {label} {value:.4f}"
+            for label, value in (("train", accuracy), ("val", val), ("test", test))
+            if value is not None
+        )
+    return f"trial {record.trial}: {outcome} | {params}"
+
+
+class WorkerLines(Observer):
+    """What a worker process prints: the stop rule's message and a line per finished trial."""
+
+    def __init__(self, index: int) -> None:
+        self.prefix = f"[worker {index}] "
+
+    def message(self, text: str) -> None:
+        print(self.prefix + text, flush=True)
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        print(self.prefix + trial_line(record), flush=True)

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tuner.data import Dataset, load_dataset
 from tuner.engines import Engine, Study, TrialRunner, get_engine
-from tuner.errors import CnnTuneError, Terminated
+from tuner.errors import CnnTuneError, Terminated, raise_terminated
 from tuner.pruners import make_pruner
 from tuner.records import TrialRecord
 from tuner.runs.record import new_record
 from tuner.runs.store import RunStore
 from tuner.search.loop import TrialLoop
-from tuner.search.observer import Observer
+from tuner.search.observer import Observer, WorkerLines
 from tuner.search.settings import SearchSettings
 from tuner.search.workers import start_workers
 from tuner.space import Space, load_space
-from tuner.training.devices import plan_workers, visible_gpus
+from tuner.training.devices import Placement, plan_workers, visible_gpus
 from tuner.training.options import TrainingOptions
 
 __all__ = ["SearchOutcome", "run_search", "trainer_runner"]
@@ -71,6 +72,13 @@ def _space(settings: SearchSettings, engine: Engine) -> Space:
     if settings.no_start or engine.algorithm == "grid":  # a grid tries every combination anyway
         space = space.without_start()
     return space
+
+
+def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: Placement) -> None:
+    """A spawned worker: joins the run and runs trials until the study-wide count or time is reached."""
+    os.environ.update(placement.env)
+    signal.signal(signal.SIGTERM, raise_terminated)
+    run_search(replace(settings, workers=1, gpus=()), WorkerLines(placement.index), run_trial, worker=placement.index)
 
 
 def run_search(
@@ -159,7 +167,7 @@ def run_search(
         observer or Observer(),
         lambda records: store.save_records(records, space, run),
     )
-    workers = start_workers(settings, run_trial, placements) if placements else []
+    workers = start_workers(_worker, settings, run_trial, placements) if placements else []
     try:
         records = loop.run()
     except KeyboardInterrupt as exc:
