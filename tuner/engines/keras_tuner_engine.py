@@ -213,6 +213,7 @@ class KerasTunerEngine(Engine):
             **options,
         )
         oracle.start, oracle.grid, oracle.attempts = space.start, grid, {}
+        oracle.verbose = 0  # the trial loop's observer reports progress
         project = _Project(oracle=oracle, hypermodel=None, directory=str(study.folder), project_name=_PROJECT)
         save_project(project)  # a run killed in its first trial resumes with the same values
         self.oracle, self.spec = project.oracle, study
