@@ -125,7 +125,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     ),
     "unknown pruner": (
         run_with("--pruner", "eager"),
-        r"--pruner: unknown pruner 'eager'; choose from: exact, exact\+hyperband",
+        r"--pruner: unknown pruner 'eager'; choose from: curve, exact, exact\+curve",
     ),
     "set unknown parameter": (
         run_with("--set", "filter=32"),

@@ -74,7 +74,7 @@ def test_conditional_parameters_exist_only_when_active(tmp_path: Path, tiny_data
 def test_exact_pruner_stops_trials_that_cannot_win(tmp_path: Path, tiny_data: Path) -> None:
     # filters 64 reaches the threshold fastest; slower trials are cut at the best epoch so far.
     runner = scripted_runner(speed=lambda c: c["filters"] / 16)
-    outcome = search(tmp_path, runner, trials=8, algorithm="random", seed=3)
+    outcome = search(tmp_path, runner, trials=8, algorithm="random", seed=3, pruner="exact")
     trials = pd.read_csv(outcome.store.path / "trials.csv")
     reached = trials[trials["reached_threshold"] == True]  # noqa: E712
     pruned = trials[trials["state"] == "pruned"]
@@ -200,7 +200,9 @@ def test_exact_pruner_on_training_seconds(tmp_path: Path, tiny_data: Path) -> No
     )
     (tmp_path / "timed.yaml").write_text(text)
     runner = scripted_runner(speed=lambda c: c["filters"] / 16, epoch_seconds=lambda c: (c["filters"] / 16) ** 2)
-    outcome = search(tmp_path, runner, space=str(tmp_path / "timed.yaml"), trials=8, algorithm="random", seed=3)
+    outcome = search(
+        tmp_path, runner, space=str(tmp_path / "timed.yaml"), trials=8, algorithm="random", seed=3, pruner="exact"
+    )
     trials = pd.read_csv(outcome.store.path / "trials.csv")
     run = json.loads((outcome.store.path / "run.json").read_text())
     assert run["pruner"] == "exact"
@@ -226,7 +228,7 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
     [
         ({"engine": "sklearn"}, r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),
         ({"algorithm": "annealing"}, r"unknown algorithm 'annealing' for engine optuna; choose from: cmaes, grid"),
-        ({"pruner": "eager"}, r"^pruner: unknown pruner 'eager'; choose from: exact, hyperband, median, none"),
+        ({"pruner": "eager"}, r"^pruner: unknown pruner 'eager'; choose from: curve, exact, hyperband, median, none"),
         ({"trials": 0}, r"^trials: must be at least 1, got 0"),
         ({"timeout": -1.0}, r"^timeout: must be a positive number of seconds"),
         ({"space": "course-cnn", "pruner": "exact"}, r"^pruner: 'exact' needs a threshold objective"),

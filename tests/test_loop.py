@@ -25,7 +25,9 @@ def plain_random(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_an_engine_of_one_small_file_runs_the_shared_loop(tmp_path: Path, tiny_data: Path, plain_random: str) -> None:
     runner = scripted_runner(speed=lambda c: c["filters"] / 16)
     outcome = run_search(
-        make_settings(space="exercise3", out=tmp_path, trials=8, engine=plain_random, no_start=True, seed=4),
+        make_settings(
+            space="exercise3", out=tmp_path, trials=8, engine=plain_random, no_start=True, seed=4, pruner="exact"
+        ),
         run_trial=runner,
     )
     trials = pd.read_csv(outcome.store.path / "trials.csv")

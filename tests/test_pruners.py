@@ -79,7 +79,66 @@ def test_pruners_compose_and_are_chosen_by_name() -> None:
         == "not at the threshold by epoch 4; trial 0 reached it at epoch 4"
     )
     assert str(make_pruner("none", space)) == "none"
-    with pytest.raises(CnnTuneError, match=r"^pruner: unknown pruner 'eager'; choose from: exact, hyperband, median"):
+    with pytest.raises(CnnTuneError, match=r"^pruner: unknown pruner 'eager'; choose from: curve, exact"):
         make_pruner("eager", space)
     with pytest.raises(CnnTuneError, match=r"unknown pruner 'none\+exact'"):
         make_pruner("none+exact", space)
+
+
+def test_the_curve_bound_stops_the_hopeless_and_keeps_a_trial_that_can_still_win() -> None:
+    from tuner.pruners import CurveBound, predicted_epoch
+
+    space = load_space("exercise3")
+    curve_bound = CurveBound(space)
+    done = [finished(0, 2.0, 4, reached=8)]  # the incumbent met the rule at epoch 8
+    # error 0.5 * e^(-0.3 e): the line meets 0.002 at epoch 18.4, far after 8: stopped at epoch 3
+    slow = progress(space, 1, 0.3, 3)
+    assert predicted_epoch(space, slow.history) == pytest.approx(math.log(0.5 / 0.002) / 0.3, rel=1e-6)
+    reason = curve_bound.reason(slow, done)
+    assert (
+        reason == "curve bound at epoch 3: reaches the threshold at epoch 18.4 at best; trial 0 reached it at epoch 8"
+    )
+    # a fast learner (the line meets it at epoch 5.5) goes on
+    assert curve_bound.reason(progress(space, 2, 1.0, 3), done) is None
+    # a curve flat for three epochs that then turns down: the line, steep from the turn, keeps it
+    turning = Progress(3, [], [{"accuracy": a, "seconds": 1.0} for a in (0.9, 0.9, 0.9, 0.99, 0.997)])
+    assert curve_bound.reason(Progress(3, [0.0] * 3, turning.history[:3]), []) is not None  # flat: never, budget
+    assert curve_bound.reason(Progress(3, [0.0] * 5, turning.history), done) is None
+    assert curve_bound.reason(progress(space, 1, 0.3, 2), done) is None  # two epochs say too little
+
+
+def test_a_pruned_trial_is_worth_its_predicted_epochs_and_never_beats_the_incumbent() -> None:
+    from tuner.pruners import ranking_value
+
+    space = load_space("exercise3")
+    done = [finished(0, 2.0, 4, reached=8)]
+    slow = curve(0.3, 3)  # predicted 18.4 epochs
+    assert ranking_value(space, {}, slow, done) == pytest.approx(18.405, abs=1e-3)
+    fast = curve(1.0, 3)  # predicted 5.5, yet pruned (say by exact): worse than the incumbent all the same
+    assert ranking_value(space, {}, fast, done) == 8.5
+    hopeless = curve(0.05, 3)  # predicted after the 20-epoch budget: ranked as a trial that never met it
+    result = {"reached_threshold": False, "best_stop_metric": hopeless[-1]["accuracy"], "val_accuracy": 0.9}
+    assert ranking_value(space, result, hopeless, done) > 1000
+
+
+def test_pruned_trials_carry_their_ranking_value_in_the_optuna_study(tmp_path, tiny_data) -> None:  # type: ignore[no-untyped-def]
+    import optuna
+    from conftest import make_settings, scripted_runner
+
+    from tuner.search import run_search
+
+    runner = scripted_runner(speed=lambda c: c["filters"] / 16)
+    settings = make_settings(space="exercise3", out=tmp_path, trials=8, algorithm="random", seed=3, no_start=True)
+    outcome = run_search(settings, run_trial=runner)
+    study = optuna.load_study(
+        study_name=outcome.store.path.name,
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(outcome.store.path / "study.journal"))
+        ),
+    )
+    complete = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned and complete
+    best = min(complete)
+    assert all(t.value is not None and t.value > best for t in pruned)  # ranked below the incumbent, in epochs
+    assert all(t.value < 100 or t.value > 1000 for t in pruned)

@@ -78,10 +78,13 @@ class Algorithm(str, Enum):
 
 class PrunerName(str, Enum):
     exact = "exact"
+    curve = "curve"
+    exact_curve = "exact+curve"
     median = "median"
     hyperband = "hyperband"
     exact_median = "exact+median"
     exact_hyperband = "exact+hyperband"
+    curve_median = "exact+curve+median"
     none = "none"
 
 

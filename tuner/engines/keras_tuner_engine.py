@@ -266,8 +266,9 @@ class KerasTunerEngine(Engine):
         trial = proposal.handle
         if record.state == "failed":
             trial.status, trial.message = "FAILED", record.fail_reason
-        else:  # a pruned trial is scored as far as it got, as keras-tuner's own early stopping would be
-            score = self.spec.space.objective.value(record.result, self.spec.space.stop)
+        else:  # a pruned trial is scored by the loop's ranking value, else as far as it got
+            space = self.spec.space
+            score = record.value if record.value is not None else space.objective.value(record.result, space.stop)
             self.oracle.update_trial(trial.trial_id, {"score": score})
             trial.status = "COMPLETED"
         self.oracle.end_trial(trial)

@@ -217,6 +217,10 @@ class OptunaEngine(Engine):
             trial.set_user_attr("fail_reason", record.fail_reason)
         if record.state == "complete":
             self.study.tell(trial, record.value)
+        elif record.state == "pruned" and record.value is not None:
+            # optuna takes a pruned trial's last intermediate value as its value: make it the ranking one
+            trial.report(record.value, len(record.history) + 1)
+            self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
 

@@ -45,7 +45,7 @@ def to_record(t: FrozenTrial) -> TrialRecord:
         params=dict(t.params),
         config=attrs.get("config", {}),
         seed=attrs.get("seed"),
-        value=t.value if t.state == TrialState.COMPLETE else None,
+        value=t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
         result=attrs.get("result", {}),
         history=attrs.get("history", []),
         fail_reason=attrs.get("fail_reason") or (_stale_reason(t) if t.state == TrialState.FAIL else None),

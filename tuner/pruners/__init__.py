@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tuner.errors import CnnTuneError
 from tuner.pruners.base import Chain, NoPruner, Progress, Pruner, intermediate_values
+from tuner.pruners.curve import CurveBound, predicted_epoch, ranking_value
 from tuner.pruners.exact import ExactStop, fastest, threshold_key
 from tuner.pruners.hyperband import Hyperband
 from tuner.pruners.median import MedianStop
@@ -12,6 +13,7 @@ from tuner.space import Space
 __all__ = [
     "PRUNERS",
     "Chain",
+    "CurveBound",
     "ExactStop",
     "Hyperband",
     "MedianStop",
@@ -22,16 +24,19 @@ __all__ = [
     "fastest",
     "intermediate_values",
     "make_pruner",
+    "predicted_epoch",
+    "ranking_value",
     "threshold_key",
 ]
 
-PRUNERS: dict[str, type[Pruner]] = {p.name: p for p in (ExactStop, MedianStop, Hyperband, NoPruner)}
+PRUNERS: dict[str, type[Pruner]] = {p.name: p for p in (ExactStop, CurveBound, MedianStop, Hyperband, NoPruner)}
 
 
 def default_pruner(space: Space, grid: bool = False) -> str:
-    """Exact stopping for threshold objectives; a grid (a table) trains every row in full; else median."""
+    """Exact stopping with the curve bound for threshold objectives; a grid (a table) trains every row
+    in full; else median."""
     if space.objective.needs_stop:
-        return "exact"
+        return "exact+curve"
     return "none" if grid else "median"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from tuner.engines.base import Engine, Proposal, TrialRunner
 from tuner.errors import CnnTuneError, StopTrial, TrialError, interruption
-from tuner.pruners import Progress, Pruner
+from tuner.pruners import Progress, Pruner, ranking_value
 from tuner.records import TrialRecord, TrialResult
 from tuner.search.observer import Observer
 from tuner.search.settings import Budget
@@ -144,6 +144,11 @@ class TrialLoop:
             except Exception as exc:  # a failed trial is not a failed search
                 result = TrialResult(state="failed", fail_reason=f"{type(exc).__name__}: {exc}")
             record = self.record(proposal, result, started)
+            if record.state == "pruned" and self.space.objective.needs_stop:
+                # a pruned trial tells the sampler how far it is from winning, not a shortfall that
+                # looks better than every complete trial
+                finished = [r for r in self.engine.records() if r.state in _FINISHED]
+                record.value = ranking_value(self.space, record.result, record.history, finished)
             self.engine.tell(proposal, record)
         return record
 

@@ -1,0 +1,97 @@
+"""Curve-bound pruning checked on every recorded history under reports/: the same trials, in the same
+order (identical proposals), replayed under `exact` alone and under `exact+curve`.
+
+    python benchmarks/curve_bound.py [reports]
+
+For each run whose objective has a threshold: the epochs each arm trains, the trials the curve bound
+stops earlier, and the winners it loses (a trial that met the stop rule at or before the incumbent's
+epoch under `exact`, but that the bound stopped first; the goal is none). Also how early the
+log-linear line fitted on the first three epochs predicts the epoch a trial really met the threshold.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tuner.pruners import ExactStop, Progress, Pruner, make_pruner, predicted_epoch
+from tuner.records import TrialRecord
+from tuner.runs import load_run
+
+
+def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int]], set[int]]:  # type: ignore[no-untyped-def]
+    """({trial: epochs trained}, [(trial, epoch it met the rule)], trials stopped) under `pruner`."""
+    space, stop = run.space, run.space.stop
+    done: list[TrialRecord] = []
+    epochs: dict[int, int] = {}
+    reached, stopped = [], set()
+    for number, rows in run.history.sort_values(["trial", "epoch"]).groupby("trial", sort=True):
+        history = rows.drop(columns=["trial"]).to_dict("records")
+        progress = Progress(int(number))
+        outcome = TrialRecord(int(number), "pruned", history=[])
+        for row in history:
+            progress.history.append(row)
+            progress.values.append(space.objective.intermediate(row, stop))
+            outcome.history.append(row)
+            epochs[int(number)] = epochs.get(int(number), 0) + 1
+            if stop.reached(row.get(stop.metric)):
+                outcome.state = "complete"
+                outcome.result = {"reached_threshold": True, "epochs_to_threshold": len(progress.history)}
+                reached.append((int(number), len(progress.history)))
+                break
+            if pruner.reason(progress, done):
+                stopped.add(int(number))
+                break
+        done.append(outcome)
+    return epochs, reached, stopped
+
+
+def main(root: Path) -> None:
+    print("| run | trials | epochs, exact | epochs, exact+curve | saved | stopped earlier | winners lost |")
+    print("|---|---|---|---|---|---|---|")
+    ratios: list[float] = []
+    totals = [0, 0, 0]
+    for record in sorted(root.rglob("run.json")):
+        run = load_run(record.parent)
+        space = run.space
+        if not space.objective.needs_stop or space.objective.name != "epochs_to_threshold":
+            continue
+        exact_trained, exact_reached, _ = replay(run, ExactStop(space))
+        curve_trained, _, curve_stopped = replay(run, make_pruner("exact+curve", space))
+        exact_epochs, curve_epochs = sum(exact_trained.values()), sum(curve_trained.values())
+        # a winner: met the rule no later than every trial before it did (under exact alone)
+        best, winners = None, set()
+        for number, epoch in exact_reached:
+            if best is None or epoch <= best:
+                winners.add(number)
+                best = epoch
+        lost = sorted(winners & curve_stopped)
+        earlier = sum(curve_trained[n] < exact_trained[n] for n in curve_trained)
+        totals[0] += exact_epochs
+        totals[1] += curve_epochs
+        totals[2] += len(lost)
+        name = str(record.parent.relative_to(root))
+        trials = run.history["trial"].nunique()
+        saved = 1 - curve_epochs / exact_epochs if exact_epochs else 0.0
+        cells = [name, trials, exact_epochs, curve_epochs, f"{saved:.0%}", earlier, f"{len(lost)} {lost or ''}"]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+        for _number, rows in run.history.groupby("trial"):
+            history = rows.sort_values("epoch").to_dict("records")
+            hit = next((i + 1 for i, r in enumerate(history) if space.stop.reached(r.get(space.stop.metric))), None)
+            guess = predicted_epoch(space, history[:3])
+            if hit is not None and hit > 3 and guess:
+                ratios.append(hit / guess)
+    saved = 1 - totals[1] / totals[0] if totals[0] else 0.0
+    print(f"| **all** | | **{totals[0]}** | **{totals[1]}** | **{saved:.0%}** | | **{totals[2]}** |")
+    if ratios:
+        print(
+            f"\nReal epoch to the threshold / the line's epoch (fitted on epochs 1-3), over {len(ratios)} trials "
+            f"that met it after epoch 3: min {min(ratios):.2f}, median {sorted(ratios)[len(ratios) // 2]:.2f}, "
+            f"max {max(ratios):.2f} (below 1 would mean the line was late)."
+        )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "reports"))

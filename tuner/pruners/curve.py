@@ -1,0 +1,108 @@
+"""Curve-bound pruning for threshold objectives: stop a trial once even an optimistic extrapolation
+of its stop-metric curve cannot meet the stop rule in time to win.
+
+The stop metric's distance to its perfect value (1 - accuracy, or the loss) falls roughly
+exponentially and then slows down, so a straight line through the logarithm of that distance
+against the epoch, fitted on every epoch so far, reaches the threshold *earlier* than the trial
+really does. On the 84 recorded curves of `reports/search-benchmark` the real epoch was 1.04 to 2.9
+times the line's (`benchmarks/curve_bound.py` checks every recorded history). So when the line
+meets the threshold only after the incumbent's epoch (or after the epoch budget), the trial cannot win.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from tuner.pruners.base import Progress, Pruner
+from tuner.pruners.exact import fastest, needs_threshold, threshold_key
+from tuner.records import TrialRecord
+from tuner.space import Space
+
+__all__ = ["CurveBound", "predicted_epoch", "ranking_value"]
+
+_MIN_EPOCHS = 3  # a line through fewer points says too little
+
+
+def _gap(space: Space, value: float) -> float:
+    """How far a stop-metric value is from perfect: 1 - accuracy, or the loss itself."""
+    assert space.stop is not None
+    return 1.0 - value if space.stop.higher_is_better else value
+
+
+def predicted_epoch(space: Space, history: Sequence[dict[str, float]], min_epochs: int = _MIN_EPOCHS) -> float | None:
+    """The epoch at which the log-linear fit of the stop metric's distance to perfect meets the
+    threshold (math.inf if the curve does not fall); None with fewer than `min_epochs` epochs."""
+    assert space.stop is not None
+    metric = space.stop.metric
+    points = [(i + 1, _gap(space, row[metric])) for i, row in enumerate(history) if metric in row]
+    if len(points) < min_epochs:
+        return None
+    target = _gap(space, space.stop.threshold)
+    if target <= 0:
+        return None  # a perfect threshold has no finite log: no bound
+    xs = [float(e) for e, _ in points]
+    ys = [math.log(max(g, 1e-12)) for _, g in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    if slope >= 0:
+        return math.inf
+    return max(xs[-1], mx + (math.log(target) - my) / slope)
+
+
+def ranking_value(
+    space: Space, result: dict[str, Any], history: Sequence[dict[str, float]], finished: Sequence[TrialRecord]
+) -> float:
+    """What a pruned trial of a threshold objective is worth to a sampler: its predicted epochs (or
+    seconds) to the threshold, and always worse than the fastest trial so far. One predicted to miss
+    the epoch budget is worth what a complete trial that missed the threshold is worth."""
+    predicted = predicted_epoch(space, history)
+    epochs = len(history)
+    predicted = float(epochs + 1) if predicted is None else max(predicted, float(epochs + 1))
+    if predicted > space.max_epochs():
+        return space.objective.value(result, space.stop)
+    key = threshold_key(space)
+    if key == "seconds_to_threshold":
+        predicted *= sum(row.get("seconds", 0.0) for row in history) / max(epochs, 1)
+    best = fastest(finished, key)
+    return round(predicted if best is None else max(predicted, best[0] + 0.5), 3)
+
+
+class CurveBound(Pruner):
+    """Stop a trial whose stop-metric curve, extrapolated optimistically, meets the threshold only after
+    the fastest trial so far did (or, before any trial met it, only after the last epoch)."""
+
+    name = "curve"
+    description = (
+        "stop a trial whose curve cannot meet the threshold before the fastest trial did (bound by a log-linear fit)"
+    )
+
+    def __init__(self, space: Space) -> None:
+        needs_threshold(space, self.name)
+        super().__init__(space)
+        self.key = threshold_key(space)
+
+    def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
+        predicted = predicted_epoch(self.space, trial.history)
+        if predicted is None:
+            return None
+        best = fastest(finished, self.key)
+        if self.key == "seconds_to_threshold":
+            per_epoch = trial.fit_seconds / max(trial.epoch, 1)
+            if best is not None and predicted * per_epoch > best[0]:
+                return (
+                    f"curve bound at epoch {trial.epoch}: reaches the threshold after {predicted * per_epoch:.0f} s "
+                    f"at best; trial {best[1]} reached it in {best[0]:.1f} s"
+                )
+            limit = None if best is not None else float(self.space.max_epochs())
+        else:
+            limit = best[0] if best is not None else float(self.space.max_epochs())
+        if limit is not None and predicted > limit:
+            at_best = "never" if math.isinf(predicted) else f"at epoch {predicted:.1f} at best"
+            against = (
+                f"trial {best[1]} reached it at epoch {best[0]:.0f}" if best else f"the budget is {limit:.0f} epochs"
+            )
+            return f"curve bound at epoch {trial.epoch}: reaches the threshold {at_best}; {against}"
+        return None
