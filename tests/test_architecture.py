@@ -39,6 +39,7 @@ def test_plan_refuses_a_model_that_shrinks_the_image_to_nothing() -> None:
         {"conv_layers": 1, "filters": 32, "kernel_size": 5, "dense_units": 64, "dropout": 0.2},
         {"conv_layers": 0, "dense_units": 128},
         {"conv_layers": 3, "filters_1": 16, "filters_2": 32, "filters_3": 64, "padding": "same", "pooling": "last"},
+        {"conv_layers": 1, "filters": 64, "batch_norm": True, "dense_units": 512, "lr_schedule": "cosine"},
     ],
 )
 def test_plan_matches_the_built_keras_model(config: dict) -> None:

@@ -46,6 +46,7 @@ FLAGS = {
     "workers": "--workers",
     "gpus": "--gpus",
     "trials_per_gpu": "--trials-per-gpu",
+    "steps_per_execution": "--steps-per-execution",
     "engine": "--engine",
     "algorithm": "--algorithm",
     "pruner": "--pruner",

@@ -76,6 +76,9 @@ def run(
     trials_per_gpu: int = typer.Option(1, "--trials-per-gpu", help="Trials side by side on each GPU."),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in mixed_float16 (GPU)."),
     xla: bool = typer.Option(False, "--xla", help="Compile the training step with XLA."),
+    steps_per_execution: int = typer.Option(
+        1, "--steps-per-execution", help="Training steps per call into the compiled step (same numbers, less dispatch)."
+    ),
     stop_when_found: bool = typer.Option(
         False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
     ),
@@ -108,7 +111,7 @@ def run(
         workers=workers,
         gpus=parse_gpus(gpus),
         trials_per_gpu=trials_per_gpu,
-        training=TrainingOptions(xla=xla, mixed_precision=mixed_precision),
+        training=TrainingOptions(xla=xla, mixed_precision=mixed_precision, steps_per_execution=steps_per_execution),
         pins=parse_pins(pins),
         no_start=no_start,
         command=["cnn-tune", *sys.argv[1:]],

@@ -12,6 +12,7 @@ import pandas as pd
 
 from tuner.errors import CnnTuneError, StopTrial
 from tuner.runs.record import versions
+from tuner.training.options import TrainingOptions
 
 if TYPE_CHECKING:
     from tuner.runs.reader import Run
@@ -86,9 +87,15 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
 
     said: list[str] = []
     model_path = run.model_path(number) if save_model else None
+    options = TrainingOptions(  # as the run trained (older runs recorded none of these)
+        xla=bool(record.get("xla", False)),
+        mixed_precision=bool(record.get("mixed_precision", False)),
+        steps_per_execution=int(record.get("steps_per_execution") or 1),
+    )
     result = train_trial(
         config,
         data,
+        options=options,
         seed=seed,
         constraints=space.constraints,
         stop=space.stop,

@@ -141,6 +141,7 @@ def run_search(
         trials_per_gpu=settings.trials_per_gpu,
         mixed_precision=settings.training.mixed_precision,
         xla=settings.training.xla,
+        steps_per_execution=settings.training.steps_per_execution,
     )
     resumed = store.prepare(identity, run, join)
     engine.open(

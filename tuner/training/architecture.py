@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuner.training.schedules import SCHEDULES
+
 __all__ = [
     "HYPERPARAMETERS",
     "HyperparameterType",
@@ -72,6 +74,16 @@ HYPERPARAMETERS: dict[str, HyperparameterType] = {
     ),
     "lr_annealing": HyperparameterType(bool, False, doc="divide the learning rate by 10 when validation loss stalls"),
     "lr_patience": HyperparameterType(int, 2, 1, 50, doc="epochs without a better validation loss before that"),
+    "lr_schedule": HyperparameterType(
+        str,
+        "constant",
+        choices=SCHEDULES,
+        doc="the learning rate over training: constant, cosine to zero, one_cycle (warm-up, then cosine), step",
+    ),
+    "schedule_epochs": HyperparameterType(
+        int, 0, 0, 1000, doc="the schedule's horizon in epochs (0: every epoch); after it the rate stays at its floor"
+    ),
+    "batch_norm": HyperparameterType(bool, False, doc="BatchNormalization after every Conv2D"),
     "conv_layers": HyperparameterType(int, 1, 0, 8, doc="number of Conv2D layers"),
     "filters": HyperparameterType(int, 32, 1, 4096, doc="filters of every Conv2D layer"),
     "kernel_size": HyperparameterType(int, 3, 1, 15, doc="Conv2D kernel is kernel_size x kernel_size"),
@@ -146,6 +158,8 @@ def layer_plan(config: dict[str, Any], input_shape: tuple[int, ...], num_classes
                 params,
             )
         )
+        if c["batch_norm"]:  # a scale, an offset and the two moving statistics per channel
+            plan.append(LayerSpec("BatchNormalization", {}, (height, width, channels), 4 * channels))
         if c["pooling"] == "every" or (c["pooling"] == "last" and layer == conv_layers):
             size = int(c["pool_size"])
             height, width = height // size, width // size

@@ -8,6 +8,7 @@ from tuner.errors import TrialFailed
 from tuner.space.rules import Constraint
 from tuner.training.architecture import HYPERPARAMETERS, layer_plan
 from tuner.training.backend import keras
+from tuner.training.schedules import keras_schedule
 
 __all__ = ["build_model", "check_model", "model_counts"]
 
@@ -18,6 +19,7 @@ _LAYERS = {
     "GlobalAveragePooling2D": keras.layers.GlobalAveragePooling2D,
     "Dense": keras.layers.Dense,
     "Dropout": keras.layers.Dropout,
+    "BatchNormalization": keras.layers.BatchNormalization,
 }
 _OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -29,19 +31,27 @@ _OPTIMIZERS = {
 
 
 def build_model(
-    config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, jit_compile: bool = False
+    config: dict[str, Any],
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    jit_compile: bool = False,
+    steps_per_epoch: int = 1,
+    steps_per_execution: int = 1,
 ) -> Any:
-    """Build and compile the model `config` describes (the step XLA-compiled if asked); TrialFailed if
-    it cannot be built."""
+    """Build and compile the model `config` describes (the step XLA-compiled if asked, its learning
+    rate on the configured schedule over `steps_per_epoch`); TrialFailed if it cannot be built."""
     try:
         plan = layer_plan(config, input_shape, num_classes)
     except ValueError as exc:
         raise TrialFailed(str(exc)) from None
     model = keras.Sequential([keras.Input(shape=input_shape)] + [_LAYERS[spec.kind](**spec.args) for spec in plan])
     optimizer = config.get("optimizer", HYPERPARAMETERS["optimizer"].default)
-    rate = float(config.get("learning_rate", HYPERPARAMETERS["learning_rate"].default))
+    rate = keras_schedule(
+        {"learning_rate": HYPERPARAMETERS["learning_rate"].default, **config}, max(1, steps_per_epoch)
+    )
     model.compile(
         optimizer=_OPTIMIZERS[optimizer](learning_rate=rate),
+        steps_per_execution=steps_per_execution,
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=jit_compile,

@@ -9,7 +9,10 @@ __all__ = ["TrainingOptions"]
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """`xla`: compile the training step with XLA; `mixed_precision`: train in mixed_float16 (GPUs)."""
+    """`xla`: compile the training step with XLA; `mixed_precision`: train in mixed_float16 (GPUs);
+    `steps_per_execution`: training steps Keras runs per call into the compiled function (the
+    numbers are the same; a small model's epoch gets faster as dispatch is paid less often)."""
 
     xla: bool = False
     mixed_precision: bool = False
+    steps_per_execution: int = 1

@@ -7,6 +7,7 @@ epoch to an optional `on_epoch` hook, which may raise StopTrial.
 from __future__ import annotations
 
 import gc
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +35,8 @@ def _save_model(model: Any, path: Path) -> None:
 
 def _annealing(config: dict[str, Any]) -> list[Any]:
     """The course's learning-rate annealing: divide by 10 when validation loss stops falling."""
-    if not config.get("lr_annealing"):
-        return []
+    if not config.get("lr_annealing") or config.get("lr_schedule", "constant") != "constant":
+        return []  # a schedule owns the rate; annealing applies to a constant one
     patience = int(config.get("lr_patience", 2))
     return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=patience)]
 
@@ -89,7 +90,15 @@ def train_trial(
     threshold = ThresholdStop(stop, say) if stop is not None else None
     monitor = EpochMonitor(threshold, on_epoch)
     try:
-        model = build_model(config, dataset.input_shape, dataset.num_classes, jit_compile=options.xla)
+        batch_size = int(config.get("batch_size", 32))
+        model = build_model(
+            config,
+            dataset.input_shape,
+            dataset.num_classes,
+            jit_compile=options.xla,
+            steps_per_epoch=math.ceil(len(dataset.x_train) / batch_size),
+            steps_per_execution=options.steps_per_execution,
+        )
         counts = check_model(model, constraints, epochs)
         result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
         result.param_count = counts["params"]
@@ -98,7 +107,7 @@ def train_trial(
         model.fit(
             dataset.x_train,
             dataset.y_train,
-            batch_size=int(config.get("batch_size", 32)),
+            batch_size=batch_size,
             validation_data=(dataset.x_val, dataset.y_val),
             epochs=epochs,
             callbacks=[*_annealing(config), *(c for c in (threshold, monitor) if c is not None)],

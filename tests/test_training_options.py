@@ -1,0 +1,34 @@
+"""Training options passed explicitly: steps_per_execution gives the same numbers, and reproduce keeps them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuner.training.options import TrainingOptions
+
+
+def test_steps_per_execution_trains_the_same_numbers(tiny_data: Path) -> None:
+    from tuner.data import load_dataset
+    from tuner.training.trainer import train_trial
+
+    data = load_dataset("mnist")
+    config = {"conv_layers": 1, "filters": 8, "dense_units": 16, "batch_size": 32, "epochs": 2}
+    one = train_trial(config, data, seed=3)
+    many = train_trial(config, data, seed=3, options=TrainingOptions(steps_per_execution=4))
+    for a, b in zip(one.history, many.history, strict=True):
+        for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert a[metric] == pytest.approx(b[metric], abs=1e-6), metric
+
+
+def test_steps_per_execution_must_be_positive(tmp_path: Path, tiny_data: Path) -> None:
+    from conftest import make_settings
+
+    from tuner.errors import CnnTuneError
+    from tuner.search import run_search
+
+    settings = make_settings(space="exercise3", out=tmp_path)
+    settings.training = TrainingOptions(steps_per_execution=0)
+    with pytest.raises(CnnTuneError, match=r"^steps_per_execution: must be at least 1, got 0"):
+        run_search(settings)
