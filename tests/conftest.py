@@ -87,11 +87,15 @@ def grid_space(folder: Path) -> Path:
     """exercise3 with only filters and kernel size searched: a grid of the six GRID_CELLS."""
     text = exercise3_text()
     for old, new in (
-        ("learning_rate: {float: [0.0003, 0.003], log: true}", "learning_rate: 0.001"),
+        ("learning_rate: {float: [0.0003, 0.006], log: true}", "learning_rate: 0.001"),
         ("dropout: {float: [0.0, 0.3], step: 0.1}", "dropout: 0.0"),
-        ("dense_units: {int: [64, 256], step: 64}", "dense_units: 128"),
+        ("dense_units: {int: [64, 512], step: 64}", "dense_units: 128"),
         ("batch_size: {choice: [32, 64, 128]}", "batch_size: 32"),
+        ("lr_schedule: {choice: [constant, cosine, one_cycle]}", "lr_schedule: constant"),
+        ('schedule_epochs: {int: [3, 10], when: "lr_schedule != constant"}', "schedule_epochs: 0"),
+        ("batch_norm: {choice: [false, true]}", "batch_norm: false"),
     ):
+        assert old in text, old
         text = text.replace(old, new)
     path = folder / "grid.yaml"
     path.write_text(text)

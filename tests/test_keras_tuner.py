@@ -191,7 +191,7 @@ def test_keras_tuner_draws_the_start_configurations_first(tmp_path: Path, tiny_d
     starts = list(load_space("exercise3").start)
 
     def drawn(calls: list[dict]) -> list[dict]:
-        return [{k: c["config"][k] for k in starts[0]} for c in calls]
+        return [{k: c["config"][k] for k in starts[0] if k in c["config"]} for c in calls]
 
     runner = scripted_runner()
     search(tmp_path, runner, trials=3, algorithm=algorithm)

@@ -53,10 +53,14 @@ def test_history_tracks_the_best_so_far(run: object) -> None:
 
 def test_importance_ranks_the_parameters_that_matter(run: object) -> None:
     data = importance_data(run.trials, run.space)
-    assert set(data["param"]) == {"filters", "kernel_size", "dense_units", "dropout", "learning_rate", "batch_size"}
+    searched = {"filters", "kernel_size", "dense_units", "dropout", "learning_rate", "batch_size", "lr_schedule"}
+    assert searched | {"batch_norm"} <= set(data["param"]) <= searched | {"batch_norm", "schedule_epochs"}
     assert data["importance"].sum() == pytest.approx(1.0)
-    # The scripted trainer's speed depends on filters and dense units only.
-    assert set(data["param"].head(2)) == {"filters", "dense_units"}
+    # The scripted trainer's speed depends on filters and dense units only: with 8 trials over 9
+    # parameters fANOVA is noisy, but filters (a 4x range of speed) leads and dropout counts for nothing.
+    importance = dict(zip(data["param"], data["importance"], strict=True))
+    assert data["param"].iloc[0] == "filters"
+    assert importance["dropout"] < importance["dense_units"]
 
 
 def test_parallel_scales_by_the_spaces_ranges(run: object) -> None:
@@ -65,9 +69,10 @@ def test_parallel_scales_by_the_spaces_ranges(run: object) -> None:
     assert data["rank"].tolist() == board["rank"].tolist()
     assert set(data["filters"]) <= {0.0, 0.5, 1.0}  # choice [16, 32, 64] by position
     rate = board["learning_rate"].astype(float)
-    expected = (np.log(rate) - np.log(0.0003)) / (np.log(0.003) - np.log(0.0003))
+    expected = (np.log(rate) - np.log(0.0003)) / (np.log(0.006) - np.log(0.0003))
     assert np.allclose(data["learning_rate"], expected)
-    assert data.drop(columns=["trial", "rank"]).stack().between(0, 1).all()
+    # an inactive conditional parameter (schedule_epochs of a constant rate) has no value
+    assert data.drop(columns=["trial", "rank"]).stack().dropna().between(0, 1).all()
 
 
 def test_save_plots_and_html(run: object, tmp_path: Path) -> None:
@@ -106,9 +111,9 @@ def test_learning_rate_plot_only_when_annealing_changed_a_rate(run: object, tmp_
     history = run.history.copy()
     best = run.leaderboard()["trial"].iloc[0]
     history["learning_rate"] = 1e-3
-    history.loc[(history["trial"] == best) & (history["epoch"] >= 3), "learning_rate"] = 1e-4
+    history.loc[(history["trial"] == best) & (history["epoch"] >= 2), "learning_rate"] = 1e-4
     run.history = history  # as a run with lr_annealing records it
     data = curves_data(run.history, run.leaderboard(), top=2)
     rates = data[data["trial"] == best]["learning_rate"].tolist()
-    assert rates[:2] == [1e-3, 1e-3] and set(rates[2:]) == {1e-4}
+    assert rates[:1] == [1e-3] and set(rates[1:]) == {1e-4}
     assert "learning_rate.png" in {p.name for p in save_plots(run, tmp_path / "annealed")}

@@ -47,8 +47,12 @@ def test_exercise3_declares_the_exercise() -> None:
         "dropout",
         "learning_rate",
         "batch_size",
+        "lr_schedule",
+        "schedule_epochs",
+        "batch_norm",
     }
     assert space.param("learning_rate").log
+    assert str(space.param("schedule_epochs").when) == "lr_schedule != 'constant'"
 
 
 def test_every_parameter_kind_parses(tmp_path: Path) -> None:
@@ -201,5 +205,6 @@ def test_start_configurations_keep_searched_values_and_follow_set_and_max_epochs
 def test_exercise3_starts_from_a_cheap_configuration_then_the_courses_reference_answer() -> None:
     cheap, reference = load_space("exercise3").start
     course = {"filters": 32, "kernel_size": 3, "dense_units": 128, "dropout": 0.0, "learning_rate": 0.001}
-    assert reference == {**course, "batch_size": 32}
+    assert reference == {**course, "batch_size": 32, "lr_schedule": "constant", "batch_norm": False}
     assert cheap["batch_size"] == 128 and cheap["dropout"] == 0.0
+    assert cheap["lr_schedule"] == "cosine" and cheap["schedule_epochs"] == 4  # reports/exercise3-start.md

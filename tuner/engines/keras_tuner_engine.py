@@ -250,7 +250,7 @@ class KerasTunerEngine(Engine):
             trial.status, trial.message = "FAILED", f"interrupted {attempts - 1} times; not run again"
             self.oracle.end_trial(trial)
         values = dict(trial.hyperparameters.values)
-        sampled = {k: v for k, v in values.items() if not k.startswith("tuner/")}
+        sampled = {k: self.as_declared(k, v) for k, v in values.items() if not k.startswith("tuner/")}
         config = self.spec.space.resolve(sampled)
         budget = values.get("tuner/epochs")
         if budget is not None:  # Hyperband's budget for this round, trained from scratch
@@ -259,6 +259,14 @@ class KerasTunerEngine(Engine):
         record = TrialRecord(self.book.next_number(), "running", sampled, config, seed)
         self.book.write(record)
         return Proposal(record.trial, sampled, config, seed, handle=trial)
+
+    def as_declared(self, name: str, value: Any) -> Any:
+        """keras-tuner hands a boolean choice back as 0 or 1: the space's own value instead."""
+        assert self.spec is not None
+        param = self.spec.space.param(name)
+        if param is not None and param.kind == "choice":
+            return next((c for c in param.choices if c == value), value)
+        return value
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         assert self.book is not None and self.spec is not None
