@@ -95,3 +95,42 @@ def test_a_trial_just_asked_for_is_not_taken_for_abandoned() -> None:
     assert worker_is_dead(None)  # nothing known at all
     assert not worker_is_dead(this_worker())
     assert worker_is_dead({**this_worker(), "pid": 2**22 + 7})  # no such process here
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie waiting for its reaper does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path: Path, tiny_data: Path) -> None:
+    import signal
+    import time
+
+    env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
+    parent = subprocess.Popen(
+        [sys.executable, str(HELPER), str(tmp_path), "12", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pids_file, workers = tmp_path / "pids", set()
+    deadline = time.monotonic() + 120
+    while not workers and time.monotonic() < deadline:  # until the spawned worker runs a trial
+        time.sleep(0.2)
+        pids = {int(p) for p in pids_file.read_text().split()} if pids_file.exists() else set()
+        workers = {p for p in pids - {parent.pid} if _alive(p)}
+    assert workers, "the spawned worker never started a trial"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), "a worker outlived its killed parent by 10 s"
+    done = run_helper(tmp_path, 12, 2, tiny_data)  # the same command resumes
+    assert done.returncode == 0, done.stderr
+    trials = pd.read_csv(tmp_path / "exercise3-optuna-tpe" / "trials.csv")
+    assert (trials["state"] == "complete").sum() == 12

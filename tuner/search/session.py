@@ -19,7 +19,7 @@ from tuner.runs.store import RunStore
 from tuner.search.loop import TrialLoop
 from tuner.search.observer import Observer, WorkerLines
 from tuner.search.settings import SearchSettings
-from tuner.search.workers import start_workers
+from tuner.search.workers import die_with_parent, start_workers
 from tuner.space import Space, load_space
 from tuner.training.devices import Placement, plan_workers, visible_gpus
 from tuner.training.options import TrainingOptions
@@ -74,10 +74,12 @@ def _space(settings: SearchSettings, engine: Engine) -> Space:
     return space
 
 
-def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: Placement) -> None:
-    """A spawned worker: joins the run and runs trials until the study-wide count or time is reached."""
+def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: Placement, parent: int) -> None:
+    """A spawned worker: joins the run and runs trials until the study-wide count or time is reached,
+    or until the process that spawned it is gone."""
     os.environ.update(placement.env)
     signal.signal(signal.SIGTERM, raise_terminated)
+    die_with_parent(parent)
     run_search(replace(settings, workers=1, gpus=()), WorkerLines(placement.index), run_trial, worker=placement.index)
 
 
