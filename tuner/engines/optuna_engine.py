@@ -253,8 +253,7 @@ class OptunaEngine(Engine):
     def on_stale(self, study: optuna.Study, t: FrozenTrial) -> None:
         """optuna failed `t` for missed heartbeats (its host died or lost the database): run it again.
         The trial is already finished here, so it cannot take a fail_reason; `_stale_reason` names it."""
-        if t.params:
-            study.enqueue_trial(t.params, user_attrs={"seed": t.user_attrs.get("seed")}, skip_if_exists=False)
+        self.requeue(dict(t.params), t.user_attrs.get("seed"))
 
     def recover(self) -> None:
         """Fail the trials whose worker died mid-trial (kill -9, power loss) and queue them again.

@@ -47,6 +47,7 @@ class Pruner(ABC):
 
     def __init__(self, space: Space) -> None:
         self.space = space
+        self.minimize = space.objective.direction == "minimize"
 
     @abstractmethod
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:

@@ -27,7 +27,6 @@ class Hyperband(Pruner):
     def __init__(self, space: Space, min_epochs: int = 1, factor: int = 3) -> None:
         super().__init__(space)
         self.min_epochs, self.factor = min_epochs, factor
-        self.minimize = space.objective.direction == "minimize"
         brackets = math.floor(math.log(max(space.max_epochs(), 1) / min_epochs, factor)) + 1
         self.budgets = [math.ceil(brackets * factor ** (brackets - 1 - b) / (brackets - b)) for b in range(brackets)]
 

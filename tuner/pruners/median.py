@@ -24,7 +24,6 @@ class MedianStop(Pruner):
     def __init__(self, space: Space, startup: int = 3, warmup: int = 1) -> None:
         super().__init__(space)
         self.startup, self.warmup = startup, warmup
-        self.minimize = space.objective.direction == "minimize"
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
         complete = [r for r in finished if r.state == "complete"]

@@ -94,18 +94,26 @@ class TrialLoop:
         again and taken here, so the study still ends with its full count."""
         while True:
             timed_out = self.deadline is not None and time.monotonic() >= self.deadline
-            if timed_out or self.found() or self.engine.finished() >= self.target:
+            finished = self.engine.finished()
+            if (
+                timed_out
+                or finished >= self.target
+                or (self.budget.stop_when_found and self.found(self.finished_trials()))
+            ):
                 return True
             self.engine.recover()  # a dead worker's trial goes back to the queue before the next ask
-            if self.engine.finished() + len(self.engine.running()) < self.target:
+            if finished + len(self.engine.running()) < self.target:
                 return False
             time.sleep(self.poll_seconds)
 
-    def found(self) -> bool:
-        """With stop-when-found: whether some trial of the study met the stop rule."""
-        if not self.budget.stop_when_found:
-            return False
-        return any(r.state == "complete" and r.result.get("reached_threshold") for r in self.engine.records())
+    def finished_trials(self) -> list[TrialRecord]:
+        """The study's complete and pruned trials, every worker's."""
+        return [r for r in self.engine.records() if r.state in _FINISHED]
+
+    @staticmethod
+    def found(finished: list[TrialRecord]) -> bool:
+        """Whether some trial met the stop rule (for stop-when-found)."""
+        return any(r.state == "complete" and r.result.get("reached_threshold") for r in finished)
 
     # -- one trial -----------------------------------------------------------------------------
 
@@ -121,10 +129,10 @@ class TrialLoop:
             progress.values.append(value)
             progress.history.append(logs)
             self.observer.epoch_ended(proposal.number, epoch, epochs, logs)
-            if self.found():
+            finished = self.finished_trials()
+            if self.budget.stop_when_found and self.found(finished):
                 raise StopTrial(FOUND_ELSEWHERE)
             self.engine.report(proposal, epoch, value)
-            finished = [r for r in self.engine.records() if r.state in _FINISHED]
             reason = self.pruner.reason(progress, finished)
             if reason:
                 raise StopTrial(reason)
@@ -144,19 +152,20 @@ class TrialLoop:
             except Exception as exc:  # a failed trial is not a failed search
                 result = TrialResult(state="failed", fail_reason=f"{type(exc).__name__}: {exc}")
             record = self.record(proposal, result, started)
-            if record.state == "pruned" and self.space.objective.needs_stop:
-                # a pruned trial tells the sampler how far it is from winning, not a shortfall that
-                # looks better than every complete trial
-                finished = [r for r in self.engine.records() if r.state in _FINISHED]
-                record.value = ranking_value(self.space, record.result, record.history, finished)
             self.engine.tell(proposal, record)
         return record
 
     def record(self, proposal: Proposal, result: TrialResult, started: str) -> TrialRecord:
-        """The trial's record: its state and result, and for a complete trial the objective's value."""
+        """The trial's record: its state and result, and its value for the sampler: the objective's
+        for a complete trial; for a pruned one of a threshold objective, how far it is from winning
+        (not a shortfall that looks better than every complete trial)."""
         data: dict[str, Any] = result.to_dict()
         history = data.pop("history")
-        value = self.space.objective.value(data, self.space.stop) if result.state == "complete" else None
+        value = None
+        if result.state == "complete":
+            value = self.space.objective.value(data, self.space.stop)
+        elif result.state == "pruned" and self.space.objective.needs_stop:
+            value = ranking_value(self.space, data, history, self.finished_trials())
         return TrialRecord(
             trial=proposal.number,
             state=result.state,

@@ -60,7 +60,11 @@ class trainer_runner:
 
 def _shared(storage: str | None) -> bool:
     """Whether the study lives in a database other hosts may share (not a journal file)."""
-    return storage is not None and not (storage.startswith("journal:") or storage.endswith(".journal"))
+    if storage is None:
+        return False
+    from tuner.engines.optuna_storage import is_journal  # a storage URL is an optuna study's
+
+    return not is_journal(storage)
 
 
 def _space(settings: SearchSettings, engine: Engine) -> Space:
