@@ -32,3 +32,33 @@ def test_steps_per_execution_must_be_positive(tmp_path: Path, tiny_data: Path) -
     settings.training = TrainingOptions(steps_per_execution=0)
     with pytest.raises(CnnTuneError, match=r"^steps_per_execution: must be at least 1, got 0"):
         run_search(settings)
+
+
+@pytest.mark.parametrize(
+    ("backend", "gpu", "asked", "decided"),
+    [
+        ("jax", True, None, 32),  # a small model's GPU step is mostly dispatch
+        ("tensorflow", True, None, 32),
+        ("torch", True, None, 1),  # Keras on PyTorch takes only 1
+        ("tensorflow", False, None, 1),  # on the CPU 32 measured no faster
+        ("jax", True, 4, 4),  # what the user asked stays
+    ],
+)
+def test_steps_per_execution_left_open_is_decided_by_the_devices(
+    backend: str, gpu: bool, asked: int | None, decided: int
+) -> None:
+    options = TrainingOptions(steps_per_execution=asked, backend=backend)
+    assert options.steps == (asked or 1)
+    assert options.on_devices(gpu).steps_per_execution == decided
+
+
+def test_a_cpu_run_records_the_steps_it_decided(tmp_path: Path, tiny_data: Path) -> None:
+    import json
+
+    from conftest import make_settings
+
+    from tuner.search import run_search
+
+    settings = make_settings(space="exercise3", out=tmp_path, trials=1, max_epochs=1)
+    outcome = run_search(settings)
+    assert json.loads((outcome.store.path / "run.json").read_text())["steps_per_execution"] == 1

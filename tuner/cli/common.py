@@ -47,6 +47,7 @@ FLAGS = {
     "gpus": "--gpus",
     "trials_per_gpu": "--trials-per-gpu",
     "steps_per_execution": "--steps-per-execution",
+    "backend": "--backend",
     "engine": "--engine",
     "algorithm": "--algorithm",
     "pruner": "--pruner",

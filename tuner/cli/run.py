@@ -72,12 +72,17 @@ def run(
     workers: int | None = typer.Option(
         None, "--workers", help="Trial processes sharing the study (default: one per GPU, else 1; cores are split)."
     ),
-    gpus: str = typer.Option("all", "--gpus", help="all (every GPU TensorFlow sees), none, or numbers such as 0,1."),
+    backend: str | None = typer.Option(
+        None, "--backend", help="Keras backend: tensorflow, jax or torch (default: KERAS_BACKEND, else tensorflow)."
+    ),
+    gpus: str = typer.Option("all", "--gpus", help="all (every GPU the backend sees), none, or numbers such as 0,1."),
     trials_per_gpu: int = typer.Option(1, "--trials-per-gpu", help="Trials side by side on each GPU."),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in mixed_float16 (GPU)."),
     xla: bool = typer.Option(False, "--xla", help="Compile the training step with XLA."),
-    steps_per_execution: int = typer.Option(
-        1, "--steps-per-execution", help="Training steps per call into the compiled step (same numbers, less dispatch)."
+    steps_per_execution: int | None = typer.Option(
+        None,
+        "--steps-per-execution",
+        help="Training steps per compiled call: same numbers, less dispatch (default: 32 on a GPU, else 1).",
     ),
     stop_when_found: bool = typer.Option(
         False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
@@ -94,6 +99,7 @@ def run(
     from tuner.cli.progress import QuietProgress, RichProgress
     from tuner.runs.reader import Run
     from tuner.search import Budget, SearchSettings, TrainingOptions, run_search
+    from tuner.training.backend import default_backend
 
     settings = SearchSettings(
         space=space,
@@ -111,7 +117,12 @@ def run(
         workers=workers,
         gpus=parse_gpus(gpus),
         trials_per_gpu=trials_per_gpu,
-        training=TrainingOptions(xla=xla, mixed_precision=mixed_precision, steps_per_execution=steps_per_execution),
+        training=TrainingOptions(
+            xla=xla,
+            mixed_precision=mixed_precision,
+            steps_per_execution=steps_per_execution,
+            backend=backend or default_backend(),
+        ),
         pins=parse_pins(pins),
         no_start=no_start,
         command=["cnn-tune", *sys.argv[1:]],

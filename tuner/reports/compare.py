@@ -45,6 +45,7 @@ def compare_frame(runs: list[Any]) -> pd.DataFrame:
                 "engine": summary.engine,
                 "algorithm": summary.algorithm,
                 "pruner": summary.pruner,
+                "backend": summary.backend,
                 "trials": summary.trials,
                 "complete": summary.complete,
                 "pruned": summary.pruned,

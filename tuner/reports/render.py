@@ -130,6 +130,7 @@ def run_markdown(summary: Any, board: pd.DataFrame, run: dict[str, Any], top: in
     return (
         f"# {run.get('name', '')}\n\n"
         f"Space `{summary.space}`, engine {summary.engine} ({summary.algorithm}, pruner {summary.pruner}), "
+        f"backend {summary.backend}, "
         f"objective {summary.objective}, dataset {run.get('dataset', {}).get('source', '')}"
         f" (classes: {', '.join(run.get('dataset', {}).get('class_names', [])) or '-'}).\n\n"
         f"Command:\n\n    {command}\n\n"

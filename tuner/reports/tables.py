@@ -125,6 +125,7 @@ class RunSummary:
     engine: str
     algorithm: str
     pruner: str
+    backend: str
     objective: str
     trials: int
     complete: int
@@ -199,6 +200,7 @@ def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]) ->
         engine=run.get("engine", ""),
         algorithm=run.get("algorithm", ""),
         pruner=run.get("pruner", ""),
+        backend=run.get("backend") or "tensorflow",  # runs before --backend trained on TensorFlow
         objective=run.get("space", {}).get("objective", ""),
         trials=len(trials),
         complete=int(states.get("complete", 0)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,12 @@ class FeatureMaps:
 
 
 def _model(run: Run, trial: int) -> Any:
+    from tuner.training.backend import active_backend, use_backend
+
+    recorded = run.record.get("backend")
+    if active_backend() is None and recorded:  # a saved model loads on any backend; the run's own first
+        with contextlib.suppress(CnnTuneError):
+            use_backend(recorded)
     from tuner.training.backend import keras
 
     path = run.model_path(trial)

@@ -14,7 +14,19 @@ from typing import Any
 
 __all__ = ["PACKAGES", "identity_difference", "mask_url", "new_record", "versions"]
 
-PACKAGES = ("cnn-tune", "tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "optuna", "numpy", "pandas")
+PACKAGES = (
+    "cnn-tune",
+    "tensorflow",
+    "tensorflow-cpu",
+    "jax",
+    "jaxlib",
+    "torch",
+    "keras",
+    "keras-tuner",
+    "optuna",
+    "numpy",
+    "pandas",
+)
 _PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
 
 

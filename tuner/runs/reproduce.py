@@ -12,6 +12,7 @@ import pandas as pd
 
 from tuner.errors import CnnTuneError, StopTrial
 from tuner.runs.record import versions
+from tuner.training.backend import use_backend
 from tuner.training.options import TrainingOptions
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
         if stop_after is not None and epoch >= stop_after:
             raise StopTrial(str(row["fail_reason"]))
 
+    backend = record.get("backend") or "tensorflow"
+    use_backend(backend)  # the run's own: another backend's numbers differ
     from tuner.training.trainer import train_trial  # Keras loads here
 
     said: list[str] = []
@@ -91,6 +94,7 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
         xla=bool(record.get("xla", False)),
         mixed_precision=bool(record.get("mixed_precision", False)),
         steps_per_execution=int(record.get("steps_per_execution") or 1),
+        backend=backend,
     )
     result = train_trial(
         config,

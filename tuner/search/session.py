@@ -21,6 +21,7 @@ from tuner.search.observer import Observer, WorkerLines
 from tuner.search.settings import SearchSettings
 from tuner.search.workers import die_with_parent, start_workers
 from tuner.space import Space, load_space
+from tuner.training.backend import use_backend
 from tuner.training.devices import Placement, plan_workers, visible_gpus
 from tuner.training.options import TrainingOptions
 
@@ -101,6 +102,7 @@ def run_search(
     """
     join = worker > 1
     settings.check()
+    use_backend(settings.training.backend)  # before anything loads Keras, in every worker
     engine = get_engine(settings.engine, settings.algorithm)
     space = _space(settings, engine)
     pruner_name = settings.pruner or engine.default_pruner(space)
@@ -110,9 +112,15 @@ def run_search(
         []
         if join
         else plan_workers(
-            settings.gpus, visible_gpus() if settings.gpus != () else [], settings.workers, settings.trials_per_gpu
+            settings.gpus,
+            visible_gpus(settings.training.backend) if settings.gpus != () else [],
+            settings.workers,
+            settings.trials_per_gpu,
         )
     )
+    # Spawned workers take the settings as decided here; hosts joining a shared study decide alike.
+    on_gpu = any(placement.device != "cpu" for placement in placements)
+    settings = replace(settings, training=settings.training.on_devices(on_gpu))
     if len(placements) > 1 and engine.name != "optuna":
         raise CnnTuneError("parallel trials share an optuna study; use the optuna engine", field="workers")
     dataset = load_dataset(settings.dataset or space.dataset, train_limit=settings.train_limit, **space.data_options())
@@ -129,6 +137,8 @@ def run_search(
         "max_epochs": settings.max_epochs,
         "seed": settings.seed,
         **({"set": settings.pins} if settings.pins else {}),  # runs made without pins keep resuming
+        # A backend's numbers differ from another's; TensorFlow runs made before --backend keep resuming.
+        **({"backend": settings.training.backend} if settings.training.backend != "tensorflow" else {}),
     }
     trials = settings.budget.trials or space.trials
     run = new_record(
@@ -145,6 +155,7 @@ def run_search(
         workers=settings.workers,
         gpus=settings.gpus_label,
         trials_per_gpu=settings.trials_per_gpu,
+        backend=settings.training.backend,
         mixed_precision=settings.training.mixed_precision,
         xla=settings.training.xla,
         steps_per_execution=settings.training.steps_per_execution,

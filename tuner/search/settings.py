@@ -59,10 +59,13 @@ class SearchSettings:
                 raise CnnTuneError(f"must be at least {low}, got {value}", field=name)
         if self.workers is not None and not 1 <= self.workers <= 64:
             raise CnnTuneError(f"must be between 1 and 64, got {self.workers}", field="workers")
-        if self.training.steps_per_execution < 1:
+        steps = self.training.steps_per_execution
+        if steps is not None and steps < 1:
             raise CnnTuneError(
                 f"must be at least 1, got {self.training.steps_per_execution}", field="steps_per_execution"
             )
+        if self.training.backend == "torch" and steps is not None and steps > 1:
+            raise CnnTuneError("Keras on PyTorch takes only 1", field="steps_per_execution")
         if self.budget.timeout is not None and self.budget.timeout <= 0:
             raise CnnTuneError(f"must be a positive number of seconds, got {self.budget.timeout:g}", field="timeout")
 

@@ -1,13 +1,17 @@
-"""TensorFlow, Keras and keras-tuner, imported here and only here, on first use.
+"""Keras, its backend framework (TensorFlow, JAX or PyTorch) and keras-tuner, imported here and only
+here, on first use.
 
-`from tuner.training.backend import keras` inside a function is the way the rest of the
-package reaches Keras, so that `cnn-tune --help`, `spaces` and `report` never
-pay TensorFlow's start-up time.
+`from tuner.training.backend import keras` inside a function is the way the rest of the package
+reaches Keras, so that `cnn-tune --help`, `spaces` and `report` never pay a framework's start-up
+time. Which framework Keras runs on is chosen once per process, before Keras loads
+(`use_backend`); everything that differs between the three lives here: threads, GPU memory
+sharing, memory cleared between trials, and which framework errors fail a trial.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -16,14 +20,67 @@ from typing import Any
 
 from tuner.errors import CnnTuneError
 
-__all__ = ["keras", "kt", "tf"]  # noqa: F822 - provided lazily by __getattr__
+__all__ = [  # noqa: F822 - keras, kt and tf are provided lazily by __getattr__
+    "BACKENDS",
+    "active_backend",
+    "check_backend",
+    "clear_memory",
+    "default_backend",
+    "keras",
+    "kt",
+    "tf",
+    "trial_error",
+    "use_backend",
+]
+
+# Backend name -> (the module Keras needs, the cnn-tune extra that installs it).
+BACKENDS: dict[str, tuple[str, str]] = {
+    "tensorflow": ("tensorflow", "cpu"),
+    "jax": ("jax", "jax"),
+    "torch": ("torch", "torch"),
+}
 
 _modules: dict[str, Any] = {}
 
 
+def default_backend() -> str:
+    """KERAS_BACKEND if set (as Keras itself reads it), else TensorFlow."""
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def check_backend(name: str) -> None:
+    """One clear error for an unknown backend or one whose framework is not installed."""
+    if name not in BACKENDS:
+        raise CnnTuneError(f"choose one of {', '.join(BACKENDS)}", field=f"backend {name}")
+    module, extra = BACKENDS[name]
+    if importlib.util.find_spec(module) is None:
+        more = " (or `cnn-tune[gpu]` / `cnn-tune[jax-cuda]` for NVIDIA GPUs)" if name != "torch" else ""
+        raise CnnTuneError(
+            f"{module} is not installed; install it with `pip install 'cnn-tune[{extra}]'`{more}",
+            field=f"backend {name}",
+        )
+
+
+def use_backend(name: str) -> None:
+    """Run Keras on `name` in this process (checked; Keras may not have loaded on another one)."""
+    check_backend(name)
+    loaded = active_backend()
+    if loaded is not None and loaded != name:
+        raise CnnTuneError(
+            f"Keras already runs on {loaded} in this process; use a new process for another backend",
+            field=f"backend {name}",
+        )
+    os.environ["KERAS_BACKEND"] = name
+
+
+def active_backend() -> str | None:
+    """The backend Keras loaded with in this process, None before it loads."""
+    return _modules.get("name")
+
+
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """Hide what TensorFlow's C++ side prints while it loads (absl and oneDNN notices that no
+    """Hide what a framework's C++ side prints while it loads (absl, oneDNN and CUDA notices that no
     environment variable silences); if loading fails, show it after all."""
     try:
         saved = os.dup(2)
@@ -47,33 +104,102 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 def _load() -> dict[str, Any]:
     if not _modules:
+        name = default_backend()
+        check_backend(name)
+        os.environ["KERAS_BACKEND"] = name
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        _place_before_import(name)
         try:
             with _quiet_native_stderr():
+                framework = importlib.import_module(BACKENDS[name][0])
                 import keras as keras_module
-                import tensorflow
         except ImportError as exc:
+            module, extra = BACKENDS[name]
             raise CnnTuneError(
-                f"TensorFlow is not installed ({exc}); install it with `pip install 'cnn-tune[cpu]'` "
-                "(or `cnn-tune[gpu]` for NVIDIA GPUs)"
+                f"{module} or keras failed to load ({exc}); reinstall with `pip install 'cnn-tune[{extra}]'`"
             ) from None
-        _modules["tf"] = tensorflow
-        _modules["keras"] = keras_module
-        _set_threads(tensorflow)
+        _place_after_import(name, framework)
+        _modules.update(name=name, framework=framework, keras=keras_module)
+        if name == "tensorflow":
+            _modules["tf"] = framework
     return _modules
 
 
-def _set_threads(tf: Any) -> None:
-    """The worker's placement (tuner.training.devices): its share of the cores, GPU memory growth so that
-    several trials fit on one GPU, and the optional mixed precision."""
+def _threads() -> int | None:
     threads = os.environ.get("CNN_TUNE_THREADS")
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    if os.environ.get("CNN_TUNE_MEMORY_GROWTH"):
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
+    return int(threads) if threads else None
+
+
+def _place_before_import(name: str) -> None:
+    """The worker's placement (tuner.training.devices) where it must be set before the framework
+    loads: the worker's own cores, and JAX's GPU memory taken as needed rather than preallocated
+    (several trials share one GPU)."""
+    cores = os.environ.get("CNN_TUNE_CORES")
+    if cores and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {int(core) for core in cores.split(",")})
+    if name == "jax" and os.environ.get("CNN_TUNE_MEMORY_GROWTH"):
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def _place_after_import(name: str, framework: Any) -> None:
+    """Thread counts for the worker's share of the cores, and TensorFlow's GPU memory growth."""
+    threads = _threads()
+    if name == "tensorflow":
+        if threads:
+            framework.config.threading.set_intra_op_parallelism_threads(threads)
+            framework.config.threading.set_inter_op_parallelism_threads(1)
+        if os.environ.get("CNN_TUNE_MEMORY_GROWTH"):
+            for gpu in framework.config.list_physical_devices("GPU"):
+                framework.config.experimental.set_memory_growth(gpu, True)
+    elif name == "torch" and threads:
+        framework.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # allowed once, before any parallel work
+            framework.set_num_interop_threads(1)
+    # JAX has no thread-count setting: the worker's cores (CNN_TUNE_CORES) bound it.
+
+
+def clear_memory() -> None:
+    """Free what the last trial left: Keras's graph state, and PyTorch's cached GPU blocks so that
+    other trials on the same GPU can use them (TensorFlow and JAX free on release)."""
+    modules = _load()
+    modules["keras"].backend.clear_session()
+    if modules["name"] == "torch" and modules["framework"].cuda.is_available():
+        modules["framework"].cuda.empty_cache()
+
+
+def _out_of_memory(name: str, framework: Any, exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    if name == "tensorflow":
+        return isinstance(exc, framework.errors.ResourceExhaustedError)
+    if name == "torch":
+        return isinstance(exc, framework.OutOfMemoryError)
+    return type(exc).__name__ in ("JaxRuntimeError", "XlaRuntimeError") and "RESOURCE_EXHAUSTED" in str(exc)
+
+
+def _runtime_errors(name: str, framework: Any) -> tuple[type, ...]:
+    """Each framework's error for an operation that failed at run time (not a programming error)."""
+    if name == "tensorflow":
+        return (framework.errors.OpError,)
+    found = getattr(framework.errors, "JaxRuntimeError", None) if name == "jax" else None
+    if name == "torch":
+        found = getattr(framework, "AcceleratorError", None)  # CUDA faults; PyTorch 2.8 and later
+    return (found,) if isinstance(found, type) else ()
+
+
+def trial_error(exc: BaseException) -> str | None:
+    """Why a framework error failed a trial (out of memory first), or None for an error that is
+    not the framework's: a bug to raise, not a trial to record."""
+    if not _modules:
+        return "out of memory" if isinstance(exc, MemoryError) else None
+    name, framework = _modules["name"], _modules["framework"]
+    first = (str(exc).splitlines() or [""])[0][:200]
+    if _out_of_memory(name, framework, exc):
+        return f"out of memory: {first}"
+    if isinstance(exc, _runtime_errors(name, framework)):
+        return f"{type(exc).__name__}: {first}"
+    return None
 
 
 def _load_keras_tuner() -> Any:
@@ -91,8 +217,13 @@ def _load_keras_tuner() -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("tf", "keras"):
-        return _load()[name]
+    if name == "keras":
+        return _load()["keras"]
+    if name == "tf":
+        modules = _load()
+        if "tf" not in modules:
+            raise CnnTuneError(f"this needs TensorFlow, and Keras runs on {modules['name']} here")
+        return modules["tf"]
     if name == "kt":
         return _load_keras_tuner()
     raise AttributeError(f"module 'tuner.training.backend' has no attribute {name!r}")

@@ -6,7 +6,6 @@ epoch to an optional `on_epoch` hook, which may raise StopTrial.
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from tuner.data import Dataset
 from tuner.errors import StopTrial, TrialFailed
 from tuner.records import TrialResult
 from tuner.space.rules import Constraint, StopRule
-from tuner.training.backend import keras, tf
+from tuner.training.backend import clear_memory, keras, trial_error
 from tuner.training.callbacks import EpochMonitor, ThresholdStop
 from tuner.training.model import build_model, check_model
 from tuner.training.options import TrainingOptions
@@ -81,9 +80,8 @@ def train_trial(
 ) -> TrialResult:
     """Train the model `config` describes; failures and pruning come back as the result's state."""
     options = options or TrainingOptions()
-    keras.backend.clear_session()
+    clear_memory()
     keras.mixed_precision.set_global_policy("mixed_float16" if options.mixed_precision else "float32")
-    gc.collect()
     _seed_everything(seed)
     result = TrialResult()
     epochs = int(config.get("epochs", 5))
@@ -95,9 +93,9 @@ def train_trial(
             config,
             dataset.input_shape,
             dataset.num_classes,
-            jit_compile=options.xla,
+            jit_compile=options.jit_compile,
             steps_per_epoch=math.ceil(len(dataset.x_train) / batch_size),
-            steps_per_execution=options.steps_per_execution,
+            steps_per_execution=options.steps,
         )
         counts = check_model(model, constraints, epochs)
         result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
@@ -126,10 +124,10 @@ def train_trial(
     except TrialFailed as exc:
         _finish(result, monitor, threshold, stop)
         result.state, result.fail_reason = "failed", exc.reason
-    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+    except Exception as exc:  # the framework's own run-time errors fail the trial; anything else is a bug
+        reason = trial_error(exc)
+        if reason is None:
+            raise
         _finish(result, monitor, threshold, stop)
-        result.state, result.fail_reason = "failed", f"out of memory: {str(exc).splitlines()[0][:200]}"
-    except tf.errors.OpError as exc:
-        _finish(result, monitor, threshold, stop)
-        result.state, result.fail_reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        result.state, result.fail_reason = "failed", reason
     return result
