@@ -6,7 +6,7 @@ import typer
 
 from tuner import __version__
 from tuner.cli.common import OneLineErrors, console, state
-from tuner.cli.report import compare, inspect, report, reproduce
+from tuner.cli.report import compare, inspect, report, reproduce, watch
 from tuner.cli.run import run
 from tuner.cli.spaces import datasets, spaces_app
 
@@ -43,6 +43,7 @@ app.command()(report)
 app.command()(compare)
 app.command()(reproduce)
 app.command()(inspect)
+app.command()(watch)
 
 
 def entry() -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "friendly",
     "parse_trial",
     "resolve_run",
+    "show_table",
     "state",
     "write",
 ]
@@ -48,6 +49,7 @@ FLAGS = {
     "trials_per_gpu": "--trials-per-gpu",
     "steps_per_execution": "--steps-per-execution",
     "backend": "--backend",
+    "tensorboard": "--tensorboard",
     "engine": "--engine",
     "algorithm": "--algorithm",
     "pruner": "--pruner",
@@ -58,6 +60,7 @@ FLAGS = {
     "images": "--images",
     "filter": "--filter",
     "format": "--format",
+    "every": "--every",
     "top": "--top",
     "output": "--output",
 }
@@ -205,3 +208,23 @@ def write(text: str, output: Path | None) -> None:
     except OSError as exc:
         raise CnnTuneError(f"cannot write: {exc}", field=f"output {output}") from None
     console.print(f"wrote {escape(str(output))}")
+
+
+def show_table(frame: Any, title: str, first: tuple[str, ...] = (), see_all: str = "--format md") -> None:
+    """A table for a person: on a terminal, the columns that fit its width (by priority, `first`
+    first; every number whole) and a line naming the rest; elsewhere (a pipe, a file, a CI log) the
+    whole table as Markdown."""
+    from tuner.reports import fit_columns, render, rich_table
+
+    if not console.is_terminal:
+        sys.stdout.write(render(frame, "md", title) + "\n")
+        return
+    kept, left_out = fit_columns(frame, console.width, first)
+    console.print(rich_table(frame[kept], title=title))
+    if left_out:
+        console.print(
+            f"{len(left_out)} columns left out to fit {console.width} characters: {', '.join(left_out)} "
+            f"(all of them: {see_all}, or a wider terminal)",
+            markup=False,
+            highlight=False,
+        )

@@ -8,10 +8,10 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from tuner.cli.common import Format, Table, console, errors, friendly, parse_trial, resolve_run, write
+from tuner.cli.common import Format, Table, console, errors, friendly, parse_trial, resolve_run, show_table, write
 from tuner.errors import CnnTuneError
 
-__all__ = ["compare", "inspect", "report", "reproduce"]
+__all__ = ["compare", "inspect", "report", "reproduce", "watch"]
 
 
 @friendly
@@ -29,7 +29,7 @@ def report(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
 ) -> None:
     """Tables of a run: leaderboard (default), trials, history or summary."""
-    from tuner.reports import render, rich_table
+    from tuner.reports import leaderboard_priority, render
 
     if top is not None and top < 1:
         raise CnnTuneError(f"must be at least 1, got {top}", field="top")
@@ -44,7 +44,7 @@ def report(
         frame = result.model_summary(trial)
         title = f"trial {trial} model"
         if fmt is Format.table and output is None:
-            console.print(rich_table(frame, title=title))
+            show_table(frame, title)
         else:
             write(render(frame, shown, title), output)
         return
@@ -58,7 +58,8 @@ def report(
         frame = getattr(result, table.value)
     title = f"{result.record.get('name', result.path.name)} {table.value}"
     if fmt is Format.table and output is None:
-        console.print(rich_table(frame, title=title))
+        searched = [c.removeprefix("params_") for c in result.trials.columns if c.startswith("params_")]
+        show_table(frame, title, leaderboard_priority(searched) if table is Table.leaderboard else ())
         return
     if fmt is Format.html:
         write(_html_with_plots(result, frame, title), output)
@@ -85,7 +86,7 @@ def compare(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
 ) -> None:
     """Runs side by side: engine, counts, trials and epochs until the stop rule was first met, best trial, time."""
-    from tuner.reports import compare_frame, render, rich_table, side_by_side
+    from tuner.reports import compare_frame, render, side_by_side
 
     frame = compare_frame([resolve_run(r) for r in runs])
     if fmt in (Format.csv, Format.json):
@@ -93,7 +94,7 @@ def compare(
         return
     shown = side_by_side(frame)
     if fmt is Format.table and output is None:
-        console.print(rich_table(shown, title="runs compared"))
+        show_table(shown, "runs compared")
         return
     write(render(shown, "md" if fmt is Format.table else fmt.value, "Runs compared"), output)
 
@@ -104,7 +105,6 @@ def reproduce(
     trial: str = typer.Option("best", "--trial", help="'best' or a trial number."),
 ) -> None:
     """Retrain a trial from the run's record alone; exit 0 when it gets the recorded numbers, 1 when not."""
-    from tuner.reports import rich_table
     from tuner.runs.reproduce import TOLERANCE
     from tuner.runs.reproduce import reproduce as retrain
 
@@ -112,8 +112,8 @@ def reproduce(
     outcome = retrain(resolve_run(run_ref), number)
     for warning in outcome.warnings:
         errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    console.print(rich_table(outcome.epochs, title=f"trial {outcome.trial}, seed {outcome.seed}: per epoch"))
-    console.print(rich_table(outcome.final, title="final"))
+    show_table(outcome.epochs, f"trial {outcome.trial}, seed {outcome.seed}: per epoch", see_all="| cat")
+    show_table(outcome.final, "final", see_all="| cat")
     if outcome.model_path is not None:
         console.print(f"model saved: {escape(str(outcome.model_path))}")
     if outcome.matches:
@@ -147,3 +147,75 @@ def inspect(
     path = save_feature_maps(maps, output or result.path / f"inspect-trial{number}-filter{filter_index}.png")
     shown = ", ".join(f"#{i} {label}" for i, label in zip(chosen, maps.labels, strict=True))
     console.print(f"wrote {path} ({shown})", markup=False, highlight=False)
+
+
+@friendly
+def watch(
+    run_ref: str | None = typer.Argument(None, metavar="RUN", help="Run folder (or a run name under ./reports)."),
+    storage: str | None = typer.Option(None, "--storage", help="Watch the run's shared study in this database."),
+    name: str | None = typer.Option(None, "--name", help="The run's name in --storage."),
+    every: float = typer.Option(3.0, "--every", help="Seconds between looks."),
+    top: int = typer.Option(10, "--top", help="Rows of the leaderboard shown."),
+) -> None:
+    """Follow a run from another terminal or host: the trials running and their epoch, the leaderboard;
+    read-only; ends when the run ends (or on Ctrl-C)."""
+    import time
+
+    from tuner.reports import leaderboard_priority
+    from tuner.runs.watch import snapshot
+
+    if every <= 0:
+        raise CnnTuneError(f"must be a positive number of seconds, got {every:g}", field="every")
+    look = snapshot(run_ref, storage, name)
+    try:
+        if console.is_terminal:
+            from rich.live import Live
+
+            with Live(_watch_view(look, top), console=console, auto_refresh=False) as live:
+                while not look.ended:
+                    time.sleep(every)
+                    look = snapshot(run_ref, storage, name)
+                    live.update(_watch_view(look, top), refresh=True)
+        else:  # a pipe or a log: the lines again whenever they change, the leaderboard at the end
+            said = ""
+            while True:
+                text = _watch_lines(look)
+                if text != said:
+                    print(text, flush=True)
+                    said = text
+                if look.ended:
+                    break
+                time.sleep(every)
+                look = snapshot(run_ref, storage, name)
+            show_table(look.board.head(top), f"{look.summary.name}: leaderboard", leaderboard_priority(look.searched))
+    except KeyboardInterrupt:
+        return
+    console.print(look.summary.verdict(), style="bold", markup=False, highlight=False)
+
+
+def _watch_lines(look: Any) -> str:
+    from tuner.reports.render import format_value
+
+    lines = [look.headline()]
+    for row in look.running.to_dict("records"):
+        params = " ".join(f"{k}={format_value(k, row[k])}" for k in look.searched if k in row)
+        lines.append(f"  trial {row['trial']}: epoch {format_value('epoch', row['epoch'])} | {params}")
+    return "\n".join(lines)
+
+
+def _watch_view(look: Any, top: int) -> Any:
+    """What the terminal shows: the headline, the running trials, the leaderboard so far, fitted."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from tuner.reports import fit_columns, leaderboard_priority, rich_table
+
+    parts: list[Any] = [Text(look.headline(), style="bold")]
+    for frame, title, first in (
+        (look.running, "running", ("trial", "epoch", *look.searched)),
+        (look.board.head(top), "leaderboard so far", leaderboard_priority(look.searched)),
+    ):
+        if len(frame):
+            kept, _ = fit_columns(frame, console.width, first)
+            parts.append(rich_table(frame[kept], title=title))
+    return Group(*parts)

@@ -11,7 +11,7 @@ import typer
 import yaml
 from rich.markup import escape
 
-from tuner.cli.common import Algorithm, EngineName, PrunerName, console, errors, friendly
+from tuner.cli.common import Algorithm, EngineName, PrunerName, console, errors, friendly, show_table
 from tuner.errors import CnnTuneError, raise_terminated
 
 __all__ = ["parse_gpus", "parse_pins", "run"]
@@ -84,6 +84,9 @@ def run(
         "--steps-per-execution",
         help="Training steps per compiled call: same numbers, less dispatch (default: 32 on a GPU, else 1).",
     ),
+    tensorboard: Path | None = typer.Option(
+        None, "--tensorboard", help="Write TensorBoard logs here: each trial's epochs and an HParams table."
+    ),
     stop_when_found: bool = typer.Option(
         False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
     ),
@@ -125,6 +128,7 @@ def run(
         ),
         pins=parse_pins(pins),
         no_start=no_start,
+        tensorboard=tensorboard,
         command=["cnn-tune", *sys.argv[1:]],
     )
     observer = QuietProgress(console) if quiet else RichProgress(console)
@@ -142,29 +146,13 @@ def run(
     console.print(f"run folder: {escape(str(outcome.store.path))}")
 
 
-_WIDE_ONLY = (
-    "state",
-    "seconds_to_threshold",
-    "best_stop_metric",
-    "epochs_run",
-    "param_count",
-    "seconds_per_epoch",
-    "train_val_gap",
-    "best_val_epoch",
-)
-
-
 def print_board(result: Any, top: int) -> None:
-    from tuner.reports import rich_table
+    from tuner.reports import leaderboard_priority
 
     summary = result.summary()
     board = result.leaderboard(top)
-    # The terminal gets the columns that decide the ranking; `cnn-tune report` has them all.
-    board = board.drop(columns=[c for c in _WIDE_ONLY if c in board.columns])
-    console.print(
-        rich_table(
-            board, title=f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"
-        )
-    )
+    searched = [c.removeprefix("params_") for c in result.trials.columns if c.startswith("params_")]
+    title = f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"
+    show_table(board, title, leaderboard_priority(searched), see_all=f"cnn-tune report {result.path}")
     console.print(f"{summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed trials.")
     console.print(summary.verdict(), style="bold", markup=False, highlight=False)

@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.engines.base import Engine, Proposal, Study
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
-from tuner.engines.optuna_records import RUN_ATTR, SURPLUS_ATTR, records_of
+from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, records_of, write_run
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
 from tuner.errors import WORKER_DIED, CnnTuneError
 from tuner.records import TrialRecord, trial_seed
@@ -25,7 +25,6 @@ from tuner.space.grid import grid_points
 
 __all__ = ["DEADLINE_ATTR", "OptunaEngine", "suggest"]
 
-DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's timeout ends (seconds since the epoch)
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -147,10 +146,13 @@ class OptunaEngine(Engine):
     def check_same_search(self, spec: Study) -> None:
         """The first worker records the run in the study (so a report works from any host); a host
         joining with another space, engine, dataset or seed would mix two searches in one study: refused."""
-        assert spec.run_record is not None
-        recorded = self.study.user_attrs.get(RUN_ATTR)
+        assert spec.run_record is not None and self.opened is not None
+        storage = self.opened[1]
+        recorded = recorded_run(storage, spec.name)
         if recorded is None:
-            self.study.set_user_attr(RUN_ATTR, spec.run_record)
+            write_run(storage, spec.name, spec.run_record)
+            # optuna-dashboard names the objective axis by the study's metric name
+            self.study.set_metric_names([spec.space.objective.name])
             return
         detail = identity_difference(recorded.get("identity", {}), spec.run_record.get("identity", {}))
         if detail:

@@ -13,9 +13,26 @@ from tuner.errors import CnnTuneError
 from tuner.records import TrialRecord
 from tuner.runs.record import mask_url
 
-__all__ = ["RUN_ATTR", "SURPLUS_ATTR", "read_study", "records_of", "to_record"]
+__all__ = [
+    "DEADLINE_ATTR",
+    "RECORD_ATTR",
+    "RUN_ATTR",
+    "SURPLUS_ATTR",
+    "read_study",
+    "recorded_run",
+    "records_of",
+    "run_label",
+    "to_record",
+    "write_run",
+]
 
-RUN_ATTR = "cnn_tune_run"  # the study's user attribute holding run.json's record
+# What `optuna studies` and optuna-dashboard show of a run: a few fields that say what it is.
+RUN_ATTR = "cnn_tune"
+# run.json's whole record, for hosts that share the study without the run folder: a system
+# attribute, which optuna's viewers do not list.
+RECORD_ATTR = "cnn_tune_record"
+DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's timeout ends (seconds since the epoch)
+_OLD_RUN_ATTR = "cnn_tune_run"  # the whole record as a user attribute (cnn-tune before stop 18)
 SURPLUS_ATTR = "cnn_tune_surplus"  # a trial asked for when the study was already full, given back unrun
 
 _STATES = {
@@ -46,7 +63,9 @@ def to_record(t: FrozenTrial) -> TrialRecord:
         config=attrs.get("config", {}),
         seed=attrs.get("seed"),
         value=t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
-        result=attrs.get("result", {}),
+        # A running trial has no result yet: its epochs so far are the intermediate values it reported.
+        result=attrs.get("result")
+        or ({"epochs_run": len(t.intermediate_values)} if t.state == TrialState.RUNNING else {}),
         history=attrs.get("history", []),
         fail_reason=attrs.get("fail_reason") or (_stale_reason(t) if t.state == TrialState.FAIL else None),
         started=_iso(t.datetime_start),
@@ -63,6 +82,36 @@ def records_of(study: optuna.Study) -> list[TrialRecord]:
     ]
 
 
+def run_label(record: dict[str, Any]) -> dict[str, Any]:
+    """The study's user attribute: what identifies the run; the rest is in run.json."""
+    space = record.get("space", {})
+    return {
+        "run": record.get("name"),
+        "space": space.get("name"),
+        "objective": space.get("objective"),
+        "search": f"{record.get('engine')} {record.get('algorithm')}, pruner {record.get('pruner')}",
+        "dataset": (record.get("dataset") or {}).get("spec"),
+        "backend": record.get("backend") or "tensorflow",
+        "seed": record.get("seed"),
+        "created": record.get("created"),
+        "cnn_tune": (record.get("versions") or {}).get("cnn-tune"),
+    }
+
+
+def write_run(storage: Any, name: str, record: dict[str, Any]) -> None:
+    """Keep run.json's record with the study `name`: whole as a system attribute, compact as a user one."""
+    study_id = storage.get_study_id_from_name(name)
+    storage.set_study_system_attr(study_id, RECORD_ATTR, record)
+    storage.set_study_user_attr(study_id, RUN_ATTR, run_label(record))
+
+
+def recorded_run(storage: Any, name: str) -> dict[str, Any] | None:
+    """The run record kept with the study `name` (None for a study cnn-tune did not make)."""
+    study_id = storage.get_study_id_from_name(name)
+    record = storage.get_study_system_attrs(study_id).get(RECORD_ATTR)
+    return record or storage.get_study_user_attrs(study_id).get(_OLD_RUN_ATTR)
+
+
 def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
     """The run record and every trial of the cnn-tune study `name` in the storage at `url`."""
     storage = open_storage(url, lambda study, trial: None)  # reading only: fails no stale trial
@@ -71,7 +120,8 @@ def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
         held = ", ".join(sorted(names)) or "no studies"
         raise CnnTuneError(f"no study of that name in {mask_url(url)} (it holds {held})", field=f"name {name}")
     study = optuna.load_study(study_name=name, storage=storage)
-    record = study.user_attrs.get(RUN_ATTR)
+    record = recorded_run(storage, name)
     if not record:
         raise CnnTuneError(f"the study in {mask_url(url)} was not made by cnn-tune run", field=f"name {name}")
-    return record, records_of(study)
+    deadline = study.user_attrs.get(DEADLINE_ATTR)
+    return record | ({"deadline": deadline} if deadline is not None else {}), records_of(study)

@@ -11,7 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMATS", "format_value", "render", "rich_table", "to_html", "to_json", "to_markdown"]
+__all__ = [
+    "FORMATS",
+    "fit_columns",
+    "format_value",
+    "leaderboard_priority",
+    "render",
+    "rich_table",
+    "to_html",
+    "to_json",
+    "to_markdown",
+]
 
 FORMATS = ("table", "csv", "md", "json", "html")
 _RATIOS = ("accuracy", "best_stop_metric")
@@ -63,14 +73,54 @@ SHORT_HEADERS = {
 }
 
 
+# What a leaderboard reader needs first when the terminal cannot show every column: the rank and the
+# objective, then the searched parameters (given by the caller), then the accuracies.
+def leaderboard_priority(searched: list[str]) -> tuple[str, ...]:
+    """The columns a leaderboard reader needs first when the terminal cannot show them all: the rank
+    and the objective, the searched parameters, the accuracies; the rest as width allows."""
+    first = ("rank", "trial", "reached_threshold", "epochs_to_threshold")
+    return (*first, *searched, "val_accuracy", "test_accuracy", "train_accuracy", "state", "seconds_to_threshold")
+
+
+def _header(column: Any) -> str:
+    return SHORT_HEADERS.get(str(column), str(column))
+
+
+def _widths(frame: pd.DataFrame) -> dict[str, int]:
+    """Each column's width on the terminal: its widest cell or its header, whichever is wider."""
+    cells = _cells(frame)
+    return {str(c): max([len(_header(c)), *(len(row[i]) for row in cells)]) for i, c in enumerate(frame.columns)}
+
+
+def fit_columns(frame: pd.DataFrame, width: int, first: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """The columns of a terminal table no wider than `width` (every cell whole), chosen by priority:
+    `first` in its order, then the frame's own order; kept in the frame's order. Returns (kept,
+    left out). The first two columns are always kept."""
+    widths = _widths(frame)
+    columns = [str(c) for c in frame.columns]
+    order = [c for c in first if c in widths] + [c for c in columns if c not in first]
+    used, chosen = 1, set[str]()  # the table's left border
+    for column in order:
+        cost = widths[column] + 3  # one space each side and a border
+        if used + cost > width and len(chosen) >= 2:
+            continue
+        chosen.add(column)
+        used += cost
+    return [c for c in columns if c in chosen], [c for c in columns if c not in chosen]
+
+
 def rich_table(frame: pd.DataFrame, title: str | None = None) -> Any:
+    """The terminal table: cells never wrap or shorten (fit_columns chooses what fits)."""
     from rich.table import Table
 
     table = Table(title=title, header_style="bold")
+    widths = _widths(frame)
     for column in frame.columns:
         table.add_column(
-            SHORT_HEADERS.get(str(column), str(column)),
+            _header(column),
             justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left",
+            no_wrap=True,
+            min_width=widths[str(column)],
         )
     for row in _cells(frame):
         table.add_row(*row)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,16 @@ class RunStore:
         except OSError as exc:
             raise CnnTuneError(f"{self.path}: cannot create the run folder: {exc}") from None
         return False
+
+    def mark_ended(self, ended: bool) -> None:
+        """Say in run.json whether the search is over (`cnn-tune watch` stops then): cleared when a
+        session starts, set when it ends however it ends."""
+        record = self.read_run()
+        if ended:
+            record["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        else:
+            record.pop("ended", None)
+        write_atomic(self.path / self.RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
 
     def save_tables(
         self, trials: pd.DataFrame, history: pd.DataFrame, best_config: dict[str, Any] | None, leaderboard_md: str

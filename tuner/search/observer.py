@@ -6,7 +6,7 @@ from typing import Any
 
 from tuner.records import TrialRecord
 
-__all__ = ["Observer", "WorkerLines", "trial_line"]
+__all__ = ["Observer", "Observers", "WorkerLines", "trial_line"]
 
 
 class Observer:
@@ -67,3 +67,34 @@ class WorkerLines(Observer):
 
     def trial_finished(self, record: TrialRecord) -> None:
         print(self.prefix + trial_line(record), flush=True)
+
+
+class Observers(Observer):
+    """Several observers told the same things, in order (the terminal, then the TensorBoard log)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def search_started(self, total: int, done: int) -> None:
+        for observer in self.observers:
+            observer.search_started(total, done)
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None:
+        for observer in self.observers:
+            observer.trial_started(number, config)
+
+    def epoch_ended(self, number: int, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        for observer in self.observers:
+            observer.epoch_ended(number, epoch, epochs, logs)
+
+    def message(self, text: str) -> None:
+        for observer in self.observers:
+            observer.message(text)
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        for observer in self.observers:
+            observer.trial_finished(record)
+
+    def search_finished(self) -> None:
+        for observer in self.observers:
+            observer.search_finished()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -17,7 +18,7 @@ from tuner.records import TrialRecord
 from tuner.runs.record import new_record
 from tuner.runs.store import RunStore
 from tuner.search.loop import TrialLoop
-from tuner.search.observer import Observer, WorkerLines
+from tuner.search.observer import Observer, Observers, WorkerLines
 from tuner.search.settings import SearchSettings
 from tuner.search.workers import die_with_parent, start_workers
 from tuner.space import Space, load_space
@@ -86,6 +87,15 @@ def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: 
     signal.signal(signal.SIGTERM, raise_terminated)
     die_with_parent(parent)
     run_search(replace(settings, workers=1, gpus=()), WorkerLines(placement.index), run_trial, worker=placement.index)
+
+
+def _observer(observer: Observer, settings: SearchSettings, space: Space, join: bool) -> Observer:
+    """The caller's observer, and the TensorBoard log when asked for (its experiment written once)."""
+    if settings.tensorboard is None:
+        return observer
+    from tuner.search.tensorboard import TensorBoardLog
+
+    return Observers(observer, TensorBoardLog(Path(settings.tensorboard), space, experiment=not join))
 
 
 def run_search(
@@ -159,6 +169,7 @@ def run_search(
         mixed_precision=settings.training.mixed_precision,
         xla=settings.training.xla,
         steps_per_execution=settings.training.steps_per_execution,
+        **({"tensorboard": str(settings.tensorboard)} if settings.tensorboard is not None else {}),
     )
     resumed = store.prepare(identity, run, join)
     engine.open(
@@ -182,9 +193,11 @@ def run_search(
         run_trial or trainer_runner(space, dataset, settings.training),
         pruner,
         settings.budget,
-        observer or Observer(),
+        _observer(observer or Observer(), settings, space, join),
         lambda records: store.save_records(records, space, run),
     )
+    if not join:
+        store.mark_ended(False)
     workers = start_workers(_worker, settings, run_trial, placements) if placements else []
     try:
         records = loop.run()
@@ -205,6 +218,9 @@ def run_search(
     finally:
         for process in workers:
             process.join()
+        if not join:
+            with contextlib.suppress(OSError, CnnTuneError):  # a full disk has been reported already
+                store.mark_ended(True)
     if workers:
         records = engine.records()
         store.save_records(records, space, run)

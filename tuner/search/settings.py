@@ -46,6 +46,7 @@ class SearchSettings:
     training: TrainingOptions = field(default_factory=TrainingOptions)
     pins: dict[str, Any] = field(default_factory=dict)
     no_start: bool = False
+    tensorboard: Path | None = None  # write TensorBoard logs (per-epoch scalars, HParams) here
     command: list[str] = field(default_factory=list)
 
     def check(self) -> None:
@@ -68,6 +69,10 @@ class SearchSettings:
             raise CnnTuneError("Keras on PyTorch takes only 1", field="steps_per_execution")
         if self.budget.timeout is not None and self.budget.timeout <= 0:
             raise CnnTuneError(f"must be a positive number of seconds, got {self.budget.timeout:g}", field="timeout")
+        if self.tensorboard is not None:
+            from tuner.search.tensorboard import check_tensorboard
+
+            check_tensorboard()
 
     @property
     def gpus_label(self) -> str:

@@ -1,0 +1,67 @@
+"""`--tensorboard DIR`: per-epoch scalars and an HParams summary per trial, read back with TensorBoard's
+own event reader and HParams metadata parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import scripted_runner
+from test_cli import invoke, one_line_error
+from test_engine import search
+
+pytest.importorskip("tensorboard")
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata
+
+
+def events(folder: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(folder))
+    accumulator.Reload()
+    return accumulator
+
+
+def test_each_trial_logs_its_epochs_and_hparams(tmp_path: Path, tiny_data: Path) -> None:
+    board = tmp_path / "tb"
+    runner = scripted_runner(speed=lambda c: c["filters"] / 16)
+    outcome = search(tmp_path, runner, trials=5, algorithm="random", seed=3, tensorboard=board)
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    history = pd.read_csv(outcome.store.path / "history.csv")
+    assert sorted(p.name for p in board.iterdir() if p.is_dir()) == sorted(f"trial-{n}" for n in trials["trial"])
+
+    # The experiment: the searched parameters with their ranges, and the metrics.
+    root = events(board)
+    experiment = metadata.parse_experiment_plugin_data(root.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG])
+    names = {h.name for h in experiment.hparam_infos}
+    assert {"filters", "learning_rate", "batch_size"} <= names
+    assert {m.name.tag for m in experiment.metric_infos} >= {"objective", "reached_threshold", "epochs_to_threshold"}
+
+    for row in trials.itertuples():
+        log = events(board / f"trial-{row.trial}")
+        epochs = history[history["trial"] == row.trial].sort_values("epoch")
+        accuracy = log.Scalars("accuracy")
+        assert [s.step for s in accuracy] == epochs["epoch"].tolist()  # every epoch, the last one included
+        assert [s.value for s in accuracy] == pytest.approx(epochs["accuracy"].tolist(), rel=1e-6)
+        start = metadata.parse_session_start_info_plugin_data(
+            log.PluginTagToContent("hparams")[metadata.SESSION_START_INFO_TAG]
+        )
+        assert start.group_name == f"trial-{row.trial}"
+        assert start.hparams["filters"].number_value == pytest.approx(float(row.params_filters))
+        assert log.Scalars("objective")[-1].value == pytest.approx(row.value, rel=1e-6)
+        assert log.Scalars("reached_threshold")[-1].value == (1.0 if row.reached_threshold is True else 0.0)
+
+
+def test_tensorboard_is_recorded_and_named_in_errors(tmp_path: Path, tiny_data: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+    import json
+
+    outcome = search(tmp_path, scripted_runner(), trials=1, tensorboard=tmp_path / "tb")
+    assert json.loads((outcome.store.path / "run.json").read_text())["tensorboard"] == str(tmp_path / "tb")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    result = invoke("run", "--space", "exercise3", "--tensorboard", str(tmp_path / "tb2"), "--out", str(tmp_path))
+    one_line_error(
+        result, r"^error: --tensorboard: the tensorboard package is not installed; .*cnn-tune\[tensorboard\]"
+    )

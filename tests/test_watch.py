@@ -1,0 +1,80 @@
+"""`cnn-tune watch RUN`: a live, read-only view of a run from another process, ending when the run ends."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_cli import invoke, one_line_error
+
+HELPERS = Path(__file__).resolve().parent / "helpers"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+
+
+def start_search(out: Path, trials: int, engine: str = "optuna") -> subprocess.Popen[str]:
+    search = subprocess.Popen(
+        [sys.executable, str(HELPERS / "slow_search.py"), str(out), str(trials), engine],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (out / "progress").exists():  # a trial is training
+        assert search.poll() is None and time.monotonic() < deadline, search.communicate()
+        time.sleep(0.05)
+    return search
+
+
+def watch(*args: str, width: int | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
+    if width is not None:
+        env |= {"COLUMNS": str(width), "FORCE_COLOR": "1", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tuner", "watch", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
+def test_watch_follows_a_running_search_to_its_end(engine: str, tmp_path: Path, tiny_data: Path) -> None:
+    search = start_search(tmp_path, 6, engine)
+    folder = tmp_path / ("exercise3-optuna-tpe" if engine == "optuna" else "exercise3-keras-tuner-random")
+    seen = watch(str(folder), "--every", "0.2")
+    assert search.wait(timeout=60) == 0
+    assert seen.returncode == 0, seen.stderr
+    lines = seen.stdout.splitlines()
+    if engine == "optuna":  # the study says which trial runs and at which epoch
+        assert any(re.search(r": \d of 6 trials finished, 0 failed, 1 running", line) for line in lines), seen.stdout
+        assert any(re.match(r"  trial \d: epoch \d+ \| filters=", line) for line in lines), seen.stdout
+    else:  # keras-tuner's tables, rewritten after every trial
+        assert any(re.search(r": [1-5] of 6 trials finished, 0 failed, in progress", line) for line in lines), (
+            seen.stdout
+        )
+    assert any(": 6 of 6 trials finished, 0 failed, ended" in line for line in lines), seen.stdout
+    assert "| rank | trial |" in seen.stdout  # the final leaderboard, whole, as Markdown in a pipe
+
+
+def test_watch_writes_nothing_and_fits_the_terminal(tmp_path: Path, tiny_data: Path) -> None:
+    search = start_search(tmp_path, 3)
+    assert search.wait(timeout=60) == 0
+    folder = tmp_path / "exercise3-optuna-tpe"
+    before = folder_state(tmp_path)
+    seen = watch(str(folder), "--every", "0.2", width=80)
+    assert seen.returncode == 0, seen.stderr
+    assert folder_state(tmp_path) == before  # no lock file, no rewrite: read-only
+    text = ANSI.sub("", seen.stdout)
+    assert "3 of 3 trials finished, 0 failed, ended" in text and "leaderboard so far" in text
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+
+
+def test_watch_bad_input(tmp_path: Path) -> None:
+    one_line_error(invoke("watch", str(tmp_path / "nothing")), r"^error: run '.*nothing' does not exist")
+    one_line_error(invoke("watch", str(tmp_path), "--every", "0"), r"^error: --every: must be a positive number")

@@ -1,0 +1,108 @@
+"""A run as it is now, read without writing anything: what `cnn-tune watch` shows every few seconds.
+
+The trials come from the run's optuna study when there is one (its journal file in the run folder, or
+the database of a shared study), so the running trials show the epoch they are at; a keras-tuner run
+shows its tables, rewritten after every trial. Nothing is locked or written: a journal file is only
+read, and a database only queried.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tuner.errors import CnnTuneError
+from tuner.reports.tables import RunSummary, leaderboard, summarize, trials_frame
+from tuner.runs.reader import space_of
+from tuner.runs.store import RunStore
+
+__all__ = ["Snapshot", "snapshot"]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The run now: its summary, its leaderboard so far, the trials running (with the epoch each is
+    at), how many finished trials it asks for, and whether the search is over."""
+
+    summary: RunSummary
+    board: pd.DataFrame
+    running: pd.DataFrame
+    target: int
+    ended: bool
+    searched: list[str]
+    live: bool = True  # the running trials are known (an optuna study), not only the finished ones
+
+    def headline(self) -> str:
+        s = self.summary
+        state = "ended" if self.ended else f"{len(self.running)} running" if self.live else "in progress"
+        best = "" if s.best_trial is None else f"; best so far trial {s.best_trial}"
+        if s.best_epochs_to_threshold is not None:
+            best += f" ({s.best_epochs_to_threshold} epochs to {s.stop_rule})"
+        return f"{s.name}: {s.complete + s.pruned} of {self.target} trials finished, {s.failed} failed, {state}{best}"
+
+
+def _records_from_study(url: str, name: str) -> tuple[dict[str, Any], list[Any]]:
+    from tuner.engines.optuna_records import read_study  # optuna loads only for a study
+
+    return read_study(url, name)
+
+
+def snapshot(run_ref: str | Path | None, storage: str | None = None, name: str | None = None) -> Snapshot:
+    """Read the run (a folder, or `name` in the shared study at `storage`) as it is now."""
+    store: RunStore | None = None
+    records: list[Any] | None
+    if storage is not None:
+        if not (name or run_ref):
+            raise CnnTuneError("give the run's name too, with --name RUN", field="storage")
+        record, records = _records_from_study(storage, str(name or run_ref))
+    else:
+        if run_ref is None:
+            raise CnnTuneError("watch: give a run folder, or --storage URL --name RUN")
+        path = Path(run_ref)
+        if not path.exists() and (Path("reports") / path).exists():
+            path = Path("reports") / path
+        store = RunStore.open(path)
+        record = store.read_run()
+        journal = store.path / "study.journal"
+        records = _records_from_study(str(journal), record["name"])[1] if journal.exists() else None
+    space = space_of(record, str(storage or run_ref))
+    searched = [p.name for p in space.searched]
+    if records is not None:
+        trials = trials_frame(records, searched)
+    else:
+        assert store is not None
+        try:
+            trials = store.trials()
+        except CnnTuneError:  # no trial has finished yet
+            trials = trials_frame([], searched)
+    run = {k: v for k, v in record.items() if k != "identity"}
+    board = leaderboard(trials, space.objective, space.stop)
+    summary = summarize(trials, board, run)
+    running = trials[trials["state"] == "running"]
+    running = pd.DataFrame(
+        {
+            "trial": running["trial"],
+            "epoch": running["epochs_run"],
+            "started": running["started"],
+            **{name: running[f"params_{name}"] for name in searched if f"params_{name}" in running},
+        }
+    ).reset_index(drop=True)
+    target = int(record.get("trials") or space.trials)
+    ended = _ended(record, store, summary, target, running)
+    return Snapshot(summary, board, running, target, ended, searched, live=records is not None)
+
+
+def _ended(record: dict[str, Any], store: RunStore | None, summary: RunSummary, target: int, running: Any) -> bool:
+    """Over when nothing runs and the run said so (run.json's `ended`), or, for a shared study read
+    without its folder, when it holds the asked trials or its deadline has passed."""
+    if len(running):
+        return False
+    if store is not None and "ended" in record:
+        return True
+    deadline = record.get("deadline")
+    finished = summary.complete + summary.pruned
+    return finished >= target or (deadline is not None and time.time() > float(deadline))
