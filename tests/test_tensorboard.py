@@ -29,7 +29,7 @@ def test_each_trial_logs_its_epochs_and_hparams(tmp_path: Path, tiny_data: Path)
     outcome = search(tmp_path, runner, trials=5, algorithm="random", seed=3, tensorboard=board)
     trials = pd.read_csv(outcome.store.path / "trials.csv")
     history = pd.read_csv(outcome.store.path / "history.csv")
-    assert sorted(p.name for p in board.iterdir() if p.is_dir()) == sorted(f"trial-{n}" for n in trials["trial"])
+    assert sorted(p.name for p in board.iterdir() if p.is_dir()) == sorted(f"trial-{n:04d}" for n in trials["trial"])
 
     # The experiment: the searched parameters with their ranges, and the metrics.
     root = events(board)
@@ -39,7 +39,7 @@ def test_each_trial_logs_its_epochs_and_hparams(tmp_path: Path, tiny_data: Path)
     assert {m.name.tag for m in experiment.metric_infos} >= {"objective", "reached_threshold", "epochs_to_threshold"}
 
     for row in trials.itertuples():
-        log = events(board / f"trial-{row.trial}")
+        log = events(board / f"trial-{row.trial:04d}")
         epochs = history[history["trial"] == row.trial].sort_values("epoch")
         accuracy = log.Scalars("accuracy")
         assert [s.step for s in accuracy] == epochs["epoch"].tolist()  # every epoch, the last one included
@@ -47,7 +47,7 @@ def test_each_trial_logs_its_epochs_and_hparams(tmp_path: Path, tiny_data: Path)
         start = metadata.parse_session_start_info_plugin_data(
             log.PluginTagToContent("hparams")[metadata.SESSION_START_INFO_TAG]
         )
-        assert start.group_name == f"trial-{row.trial}"
+        assert start.group_name == f"trial-{row.trial:04d}"
         assert start.hparams["filters"].number_value == pytest.approx(float(row.params_filters))
         assert log.Scalars("objective")[-1].value == pytest.approx(row.value, rel=1e-6)
         assert log.Scalars("reached_threshold")[-1].value == (1.0 if row.reached_threshold is True else 0.0)

@@ -78,3 +78,16 @@ def test_watch_writes_nothing_and_fits_the_terminal(tmp_path: Path, tiny_data: P
 def test_watch_bad_input(tmp_path: Path) -> None:
     one_line_error(invoke("watch", str(tmp_path / "nothing")), r"^error: run '.*nothing' does not exist")
     one_line_error(invoke("watch", str(tmp_path), "--every", "0"), r"^error: --every: must be a positive number")
+
+
+def test_watch_a_shared_study_from_another_host(tmp_path: Path, tiny_data: Path) -> None:
+    from conftest import scripted_runner
+    from test_engine import search
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    search(tmp_path / "host1", scripted_runner(), trials=3, storage=url, name="shared")
+    seen = watch("--storage", url, "--name", "shared", "--every", "0.2")
+    assert seen.returncode == 0, seen.stderr
+    assert "shared: 3 of 3 trials finished, 0 failed, ended" in seen.stdout
+    assert "| rank | trial |" in seen.stdout
+    one_line_error(invoke("watch", "--storage", url), r"^error: --storage: give the run's name too, with --name RUN")

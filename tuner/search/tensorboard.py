@@ -3,7 +3,7 @@
 `tensorboard --logdir DIR` shows the curves, the HParams table and parallel coordinates.
 
 Written with the `tensorboard` package's own event writer and protocol buffers, without TensorFlow
-(any backend), by every process for the trials it trains: DIR/trial-N holds trial N.
+(any backend), by every process for the trials it trains: DIR/trial-NNNN holds trial N.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class TensorBoardLog(Observer):
 
     def _writer(self, number: int) -> Any:
         if number not in self.writers:
-            self.writers[number] = self._writer_class(str(self.folder / f"trial-{number}"))
+            self.writers[number] = self._writer_class(str(self.folder / f"trial-{number:04d}"))
         return self.writers[number]
 
     def _epoch(self, number: int, epoch: int, logs: dict[str, Any]) -> None:
@@ -114,7 +114,7 @@ class TensorBoardLog(Observer):
             self._epoch(record.trial, epoch, row)
         self.written.pop(record.trial, None)
         hparams = {name: _hparam_value(value) for name, value in record.params.items() if value is not None}
-        self._write(writer, self._hp.hparams_pb(hparams, trial_id=f"trial-{record.trial}"), 0)
+        self._write(writer, self._hp.hparams_pb(hparams, trial_id=f"trial-{record.trial:04d}"), 0)
         result, last = record.result, len(record.history)
         metrics = {
             "objective": record.value,
