@@ -54,7 +54,8 @@ def check_backend(name: str) -> None:
         raise CnnTuneError(f"choose one of {', '.join(BACKENDS)}", field=f"backend {name}")
     module, extra = BACKENDS[name]
     if importlib.util.find_spec(module) is None:
-        more = " (or `cnn-tune[gpu]` / `cnn-tune[jax-cuda]` for NVIDIA GPUs)" if name != "torch" else ""
+        gpu_extra = {"tensorflow": "gpu", "jax": "jax-cuda"}.get(name)
+        more = f" (`cnn-tune[{gpu_extra}]` for NVIDIA GPUs)" if gpu_extra else ""
         raise CnnTuneError(
             f"{module} is not installed; install it with `pip install 'cnn-tune[{extra}]'`{more}",
             field=f"backend {name}",
