@@ -53,6 +53,11 @@ def test_a_search_with_two_workers_and_its_exact_reproduction(backend: str, tiny
     assert again.returncode == 0, again.stdout + again.stderr[-3000:]
     assert "reproduced: every figure within 1e-06 of the record" in again.stdout
 
+    # inspect loads the saved model on the run's own backend (TensorFlow is installed here too)
+    shown = cnn_tune("inspect", str(folder), "--images", "0", "--filter", "0")
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert list(folder.glob("inspect-trial*-filter0.png"))
+
 
 @pytest.mark.parametrize("backend", OTHERS)
 def test_keras_tuner_searches_on(backend: str, tiny_data: Path, tmp_path: Path) -> None:
@@ -153,3 +158,22 @@ def test_a_process_keeps_the_backend_keras_loaded_with(backend: str, tiny_data: 
     assert keras.__name__ == "keras" and active_backend() == "tensorflow"  # the suite's own process
     result = invoke("run", "--space", "exercise3", "--backend", backend, "--trials", "1", "--out", str(tmp_path))
     one_line_error(result, rf"^error: --backend {backend}: Keras already runs on tensorflow in this process")
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+def test_keras_imported_by_the_caller_on_another_backend_is_refused(backend: str) -> None:
+    code = f"""
+import keras  # a notebook's own import, on TensorFlow
+from tuner.errors import CnnTuneError
+from tuner.training.backend import use_backend
+try:
+    use_backend({backend!r})
+    print("accepted")
+except CnnTuneError as exc:
+    print(exc)
+"""
+    said = python(code, {"KERAS_BACKEND": None})
+    assert (
+        said
+        == f"backend {backend}: Keras already runs on tensorflow in this process; use a new process for another backend"
+    )

@@ -65,3 +65,33 @@ def test_tensorboard_is_recorded_and_named_in_errors(tmp_path: Path, tiny_data: 
     one_line_error(
         result, r"^error: --tensorboard: the tensorboard package is not installed; .*cnn-tune\[tensorboard\]"
     )
+
+
+def test_the_log_is_written_without_tensorflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from pathlib import Path
+from tuner.records import TrialRecord
+from tuner.search.tensorboard import TensorBoardLog
+from tuner.space import load_space
+log = TensorBoardLog(Path({str(tmp_path / "tb")!r}), load_space("exercise3"))
+log.epoch_ended(0, 1, 5, {{"loss": 0.5, "accuracy": 0.9}})
+log.trial_finished(TrialRecord(trial=0, state="complete", params={{"filters": 32}}, value=1.0,
+                               history=[{{"loss": 0.5, "accuracy": 0.9}}, {{"loss": 0.1, "accuracy": 0.999}}]))
+print("tensorflow" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"  # any backend: TensorFlow is not needed, nor loaded if installed
+    log = events(tmp_path / "tb" / "trial-0000")
+    assert [(s.step, round(s.value, 3)) for s in log.Scalars("accuracy")] == [(1, 0.9), (2, 0.999)]
+
+
+def test_an_unwritable_log_folder_is_one_line(tmp_path: Path, tiny_data: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = invoke("run", "--space", "exercise3", "--tensorboard", str(blocker / "tb"), "--out", str(tmp_path))
+    one_line_error(result, r"^error: --tensorboard: cannot write logs into .*a-file/tb: Not a directory")

@@ -91,3 +91,23 @@ def test_watch_a_shared_study_from_another_host(tmp_path: Path, tiny_data: Path)
     assert "shared: 3 of 3 trials finished, 0 failed, ended" in seen.stdout
     assert "| rank | trial |" in seen.stdout
     one_line_error(invoke("watch", "--storage", url), r"^error: --storage: give the run's name too, with --name RUN")
+
+
+def test_watch_keeps_watching_a_run_that_has_not_ended(tmp_path: Path, tiny_data: Path) -> None:
+    import json
+
+    search = start_search(tmp_path, 2)
+    assert search.wait(timeout=60) == 0
+    run_file = tmp_path / "exercise3-optuna-tpe" / "run.json"
+    record = json.loads(run_file.read_text())
+    assert record["ended"]  # the session said when it ended
+    run_file.write_text(json.dumps({**record, "ended": None}))  # as between two trials of a live run
+    command = [sys.executable, "-m", "tuner", "watch", str(run_file.parent), "--every", "0.2"]
+    follower = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert follower.poll() is None  # nothing runs, but the run has not said it ended
+        run_file.write_text(json.dumps(record))
+        assert follower.wait(timeout=30) == 0
+    finally:
+        follower.kill()

@@ -166,6 +166,8 @@ def watch(
 
     if every <= 0:
         raise CnnTuneError(f"must be a positive number of seconds, got {every:g}", field="every")
+    if top < 1:
+        raise CnnTuneError(f"must be at least 1, got {top}", field="top")
     look = snapshot(run_ref, storage, name)
     try:
         if console.is_terminal:

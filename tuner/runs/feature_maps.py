@@ -30,13 +30,17 @@ class FeatureMaps:
     maps: list[list[np.ndarray]]
 
 
-def _model(run: Run, trial: int) -> Any:
+def _use_run_backend(run: Run) -> None:
+    """Keras on the run's own backend, chosen before Keras loads. A saved model loads on any
+    backend, so one that is not installed here is only an error when the trial must be retrained."""
     from tuner.training.backend import active_backend, use_backend
 
-    recorded = run.record.get("backend")
-    if active_backend() is None and recorded:  # a saved model loads on any backend; the run's own first
+    if active_backend() is None:
         with contextlib.suppress(CnnTuneError):
-            use_backend(recorded)
+            use_backend(run.record.get("backend") or "tensorflow")
+
+
+def _model(run: Run, trial: int) -> Any:
     from tuner.training.backend import keras
 
     path = run.model_path(trial)
@@ -49,6 +53,7 @@ def feature_maps(
     run: Run, trial: int | None = None, images: tuple[int, ...] | list[int] = (0, 23, 28), filter_index: int = 1
 ) -> FeatureMaps:
     """Feature maps of the saved (or reproduced) model of `trial` (None: the best) for the chosen test images."""
+    _use_run_backend(run)
     from tuner.training.backend import keras
 
     trial = run.trial_number(trial)

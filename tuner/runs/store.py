@@ -81,7 +81,13 @@ class RunStore:
                     field="name",
                 )
             if not join:
-                resumed = {**previous, "resumed": previous.get("resumed", 0) + 1, "last_command": record["command"]}
+                resumed = {
+                    **previous,
+                    "resumed": previous.get("resumed", 0) + 1,
+                    "last_command": record["command"],
+                    "trials": record.get("trials", previous.get("trials")),  # --trials counts the whole study
+                    "ended": None,  # running again
+                }
                 write_atomic(run_file, json.dumps(resumed, indent=2, default=str) + "\n")
             return True
         if self.path.exists() and any(self.path.iterdir()):
@@ -90,19 +96,17 @@ class RunStore:
             )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            write_atomic(run_file, json.dumps({**record, "identity": identity}, indent=2, default=str) + "\n")
+            new = {**record, "identity": identity, "ended": None}
+            write_atomic(run_file, json.dumps(new, indent=2, default=str) + "\n")
         except OSError as exc:
             raise CnnTuneError(f"{self.path}: cannot create the run folder: {exc}") from None
         return False
 
-    def mark_ended(self, ended: bool) -> None:
-        """Say in run.json whether the search is over (`cnn-tune watch` stops then): cleared when a
-        session starts, set when it ends however it ends."""
+    def mark_ended(self) -> None:
+        """Say in run.json when the search ended, however it ended (`cnn-tune watch` stops then);
+        `prepare` sets it back to None when a session starts."""
         record = self.read_run()
-        if ended:
-            record["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        else:
-            record.pop("ended", None)
+        record["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_atomic(self.path / self.RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
 
     def save_tables(

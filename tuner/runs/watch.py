@@ -97,12 +97,13 @@ def snapshot(run_ref: str | Path | None, storage: str | None = None, name: str |
 
 
 def _ended(record: dict[str, Any], store: RunStore | None, summary: RunSummary, target: int, running: Any) -> bool:
-    """Over when nothing runs and the run said so (run.json's `ended`), or, for a shared study read
-    without its folder, when it holds the asked trials or its deadline has passed."""
+    """Over when nothing runs and: the run folder's run.json says so (a run made before it did:
+    nothing running is enough), or, for a shared study read without its folder, the study holds the
+    asked trials or its deadline has passed."""
     if len(running):
         return False
-    if store is not None and "ended" in record:
-        return True
+    if store is not None:
+        return record.get("ended") is not None if "ended" in record else True
     deadline = record.get("deadline")
     finished = summary.complete + summary.pruned
     return finished >= target or (deadline is not None and time.time() > float(deadline))

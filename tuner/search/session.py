@@ -133,6 +133,8 @@ def run_search(
     settings = replace(settings, training=settings.training.on_devices(on_gpu))
     if len(placements) > 1 and engine.name != "optuna":
         raise CnnTuneError("parallel trials share an optuna study; use the optuna engine", field="workers")
+    if placements:  # this process is the first worker: its place holds before anything loads Keras
+        os.environ.update(placements[0].env)
     dataset = load_dataset(settings.dataset or space.dataset, train_limit=settings.train_limit, **space.data_options())
     space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
@@ -196,32 +198,34 @@ def run_search(
         _observer(observer or Observer(), settings, space, join),
         lambda records: store.save_records(records, space, run),
     )
-    if not join:
-        store.mark_ended(False)
     workers = start_workers(_worker, settings, run_trial, placements) if placements else []
+    interrupted: KeyboardInterrupt | None = None
     try:
-        records = loop.run()
-    except KeyboardInterrupt as exc:
-        for process in workers:
-            process.terminate()  # SIGTERM: each marks its running trial and writes the tables
-        return SearchOutcome(
-            store, [], resumed, interrupted=True, exit_code=143 if isinstance(exc, Terminated) else 130
-        )
-    except OSError as exc:  # the run folder's disk is full or read-only, mid-search
-        for process in workers:
-            process.terminate()
-        where = exc.filename or store.path
-        raise CnnTuneError(
-            f"{where}: cannot write ({exc.strerror or exc}); finished trials are kept: free space or make "
-            "the folder writable, then run the same command to resume"
-        ) from None
+        try:
+            records = loop.run()
+        except KeyboardInterrupt as exc:
+            for process in workers:
+                process.terminate()  # SIGTERM: each marks its running trial and writes the tables
+            interrupted = exc
+        except OSError as exc:  # the run folder's disk is full or read-only, mid-search
+            for process in workers:
+                process.terminate()
+            where = exc.filename or store.path
+            raise CnnTuneError(
+                f"{where}: cannot write ({exc.strerror or exc}); finished trials are kept: free space or make "
+                "the folder writable, then run the same command to resume"
+            ) from None
+        finally:
+            for process in workers:
+                process.join()
+        if workers and interrupted is None:
+            records = engine.records()  # what the other workers finished last
+            store.save_records(records, space, run)
     finally:
-        for process in workers:
-            process.join()
-        if not join:
-            with contextlib.suppress(OSError, CnnTuneError):  # a full disk has been reported already
-                store.mark_ended(True)
-    if workers:
-        records = engine.records()
-        store.save_records(records, space, run)
+        if not join:  # `cnn-tune watch` stops here, however the session ended
+            with contextlib.suppress(OSError, CnnTuneError):
+                store.mark_ended()
+    if interrupted is not None:
+        code = 143 if isinstance(interrupted, Terminated) else 130
+        return SearchOutcome(store, [], resumed, interrupted=True, exit_code=code)
     return SearchOutcome(store, records, resumed)

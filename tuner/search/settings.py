@@ -72,7 +72,7 @@ class SearchSettings:
         if self.tensorboard is not None:
             from tuner.search.tensorboard import check_tensorboard
 
-            check_tensorboard()
+            check_tensorboard(self.tensorboard)
 
     @property
     def gpus_label(self) -> str:

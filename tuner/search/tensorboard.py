@@ -8,7 +8,11 @@ Written with the `tensorboard` package's own event writer and protocol buffers, 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,12 +36,41 @@ METRICS = {
 _EPOCH_SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 
-def check_tensorboard() -> None:
+def check_tensorboard(folder: Path | None = None) -> None:
+    """One clear line when the package is missing or `folder` cannot be written."""
     if importlib.util.find_spec("tensorboard") is None:
         raise CnnTuneError(
             "the tensorboard package is not installed; install it with `pip install 'cnn-tune[tensorboard]'`",
             field="tensorboard",
         )
+    if folder is not None:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CnnTuneError(f"cannot write logs into {folder}: {exc.strerror or exc}", field="tensorboard") from None
+
+
+class _EventFile:
+    """One TensorBoard event file in `folder`, in TensorBoard's record format. (tensorboard's own
+    EventFileWriter goes through tf.io.gfile, which imports TensorFlow wherever it is installed.)"""
+
+    def __init__(self, folder: Path, event_pb2: Any) -> None:
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"events.out.tfevents.{time.time():.0f}.{socket.gethostname()}.{os.getpid()}.{time.time_ns()}"
+        self._file = open(folder / name, "wb")
+        self._records = RecordWriter(self._file)
+        self.add_event(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def add_event(self, event: Any) -> None:
+        self._records.write(event.SerializeToString())
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _hparam_value(value: Any) -> bool | int | float | str:
@@ -49,18 +82,27 @@ class TensorBoardLog(Observer):
     HParams experiment (the parameters and metrics) once, in the process that started the search."""
 
     def __init__(self, folder: Path, space: Space, experiment: bool = True) -> None:
-        check_tensorboard()
+        check_tensorboard(folder)
         from tensorboard.compat.proto import event_pb2, summary_pb2
         from tensorboard.plugins.hparams import summary_v2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         self.folder, self.space = Path(folder), space
-        self._event, self._summary, self._hp, self._writer_class = event_pb2, summary_pb2, summary_v2, EventFileWriter
+        self._event, self._summary, self._hp = event_pb2, summary_pb2, summary_v2
+        self.failed = False  # a write failed: said once, then the log stops (the search goes on)
         self.writers: dict[int, Any] = {}
         self.written: dict[int, int] = {}  # trial -> the last epoch written
-        self.folder.mkdir(parents=True, exist_ok=True)
         if experiment:
-            self._experiment()
+            self._guard(self._experiment)
+
+    def _guard(self, write: Any, *args: Any) -> None:
+        """Run a write; a disk error stops the log with one warning instead of failing trials."""
+        if self.failed:
+            return
+        try:
+            write(*args)
+        except OSError as exc:
+            self.failed = True
+            print(f"warning: TensorBoard log stopped: cannot write into {self.folder}: {exc}", file=sys.stderr)
 
     def _write(self, writer: Any, summary: Any, step: int) -> None:
         writer.add_event(self._event.Event(wall_time=time.time(), step=step, summary=summary))
@@ -89,13 +131,13 @@ class TensorBoardLog(Observer):
             hparams=[hp.HParam(param.name, self._domain(param)) for param in self.space.searched],
             metrics=[hp.Metric(tag, description=text) for tag, text in METRICS.items()],
         )
-        writer = self._writer_class(str(self.folder))
+        writer = _EventFile(self.folder, self._event)
         self._write(writer, config, 0)
         writer.close()
 
     def _writer(self, number: int) -> Any:
         if number not in self.writers:
-            self.writers[number] = self._writer_class(str(self.folder / f"trial-{number:04d}"))
+            self.writers[number] = _EventFile(self.folder / f"trial-{number:04d}", self._event)
         return self.writers[number]
 
     def _epoch(self, number: int, epoch: int, logs: dict[str, Any]) -> None:
@@ -104,10 +146,16 @@ class TensorBoardLog(Observer):
         self.written[number] = epoch
 
     def epoch_ended(self, number: int, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        self._guard(self._epoch_now, number, epoch, logs)
+
+    def _epoch_now(self, number: int, epoch: int, logs: dict[str, float]) -> None:
         self._epoch(number, epoch, logs)
         self._writer(number).flush()  # live: TensorBoard shows the epoch while the trial trains
 
     def trial_finished(self, record: TrialRecord) -> None:
+        self._guard(self._trial_end, record)
+
+    def _trial_end(self, record: TrialRecord) -> None:
         writer = self._writer(record.trial)
         done = self.written.get(record.trial, 0)
         for epoch, row in enumerate(record.history[done:], start=done + 1):  # the epoch that met the rule, say
@@ -130,5 +178,6 @@ class TensorBoardLog(Observer):
 
     def search_finished(self) -> None:
         for writer in self.writers.values():  # trials cut off mid-way keep what they wrote
-            writer.close()
+            with contextlib.suppress(OSError):
+                writer.close()
         self.writers.clear()

@@ -11,6 +11,7 @@ sharing, memory cleared between trials, and which framework errors fail a trial.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import os
 import sys
@@ -66,6 +67,8 @@ def use_backend(name: str) -> None:
     """Run Keras on `name` in this process (checked; Keras may not have loaded on another one)."""
     check_backend(name)
     loaded = active_backend()
+    if loaded is None and "keras" in sys.modules:  # imported by the caller (a notebook) before cnn-tune
+        loaded = str(sys.modules["keras"].backend.backend())
     if loaded is not None and loaded != name:
         raise CnnTuneError(
             f"Keras already runs on {loaded} in this process; use a new process for another backend",
@@ -165,6 +168,7 @@ def clear_memory() -> None:
     other trials on the same GPU can use them (TensorFlow and JAX free on release)."""
     modules = _load()
     modules["keras"].backend.clear_session()
+    gc.collect()  # the last model, held in reference cycles, before its GPU blocks are released
     if modules["name"] == "torch" and modules["framework"].cuda.is_available():
         modules["framework"].cuda.empty_cache()
 
@@ -174,8 +178,8 @@ def _out_of_memory(name: str, framework: Any, exc: BaseException) -> bool:
         return True
     if name == "tensorflow":
         return isinstance(exc, framework.errors.ResourceExhaustedError)
-    if name == "torch":
-        return isinstance(exc, framework.OutOfMemoryError)
+    if name == "torch":  # torch.OutOfMemoryError since 2.4; torch.cuda's before
+        return isinstance(exc, getattr(framework, "OutOfMemoryError", None) or framework.cuda.OutOfMemoryError)
     return type(exc).__name__ in ("JaxRuntimeError", "XlaRuntimeError") and "RESOURCE_EXHAUSTED" in str(exc)
 
 

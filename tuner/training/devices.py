@@ -57,7 +57,10 @@ def visible_gpus(backend: str = "tensorflow") -> list[str]:
         return []
     if backend not in _PROBES or not _installed(*_GPU_BUILDS[backend]):
         return []
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "JAX_PLATFORMS": ""}
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if backend == "jax" and platforms and not {"cuda", "gpu"} & set(platforms.split(",")):
+        return []  # the user keeps JAX off the GPU
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     try:
         probe = subprocess.run(
             [sys.executable, "-c", _PROBES[backend]], capture_output=True, text=True, env=env, timeout=120
