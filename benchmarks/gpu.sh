@@ -5,6 +5,7 @@
 #   benchmarks/gpu.sh epochs  BACKEND...         # reference-model epoch time, variants side by side
 #   benchmarks/gpu.sh parallel BACKEND SECONDS K...  # trials per hour with K trials per GPU
 #   benchmarks/gpu.sh search  BACKEND [OPTIONS]  # the default `cnn-tune run --space exercise3`, timed
+#   benchmarks/gpu.sh open                       # what reports/gpu.md still lacks, in one call (~12 min)
 #
 # Needs full MNIST under $CNN_TUNE_DATA/mnist (default: .gpu/datasets, the IDX files copied from
 # ../shared/datasets) and writes logs and GPU-utilisation samples (nvidia-smi, once a second) under
@@ -97,6 +98,11 @@ search)
     echo "== default exercise3 search, $backend $*: $(printf %.0f "$wall") s wall"
     trials_per_hour "$runs/$name" "$wall"
     mean_util "$OUT/util-$name.csv"
+    ;;
+open)
+    "$0" parallel jax 90 1 4 8
+    "$0" search jax
+    "$0" parallel torch 60 1 4
     ;;
 *)
     echo "unknown stage $stage" >&2
