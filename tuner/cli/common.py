@@ -185,7 +185,7 @@ def parse_trial(text: str) -> int | None:
 
 def resolve_run(run_ref: str | None, storage: str | None = None, name: str | None = None) -> Any:
     """A run folder, a run name under ./reports, or a shared study's run."""
-    from tuner.runs.reader import load_run, load_study_run
+    from tuner.runs.reader import find_run, load_run, load_study_run
 
     if storage is not None:
         if not (name or run_ref):
@@ -193,10 +193,7 @@ def resolve_run(run_ref: str | None, storage: str | None = None, name: str | Non
         return load_study_run(storage, str(name or run_ref))
     if run_ref is None:
         raise CnnTuneError("report: give a run folder, or --storage URL --name RUN")
-    path = Path(run_ref)
-    if not path.exists() and (Path("reports") / run_ref).exists():
-        path = Path("reports") / run_ref
-    return load_run(path)
+    return load_run(find_run(run_ref))
 
 
 def write(text: str, output: Path | None) -> None:

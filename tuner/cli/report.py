@@ -58,8 +58,7 @@ def report(
         frame = getattr(result, table.value)
     title = f"{result.record.get('name', result.path.name)} {table.value}"
     if fmt is Format.table and output is None:
-        searched = [c.removeprefix("params_") for c in result.trials.columns if c.startswith("params_")]
-        show_table(frame, title, leaderboard_priority(searched) if table is Table.leaderboard else ())
+        show_table(frame, title, leaderboard_priority(result.searched) if table is Table.leaderboard else ())
         return
     if fmt is Format.html:
         write(_html_with_plots(result, frame, title), output)

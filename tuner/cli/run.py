@@ -151,8 +151,7 @@ def print_board(result: Any, top: int) -> None:
 
     summary = result.summary()
     board = result.leaderboard(top)
-    searched = [c.removeprefix("params_") for c in result.trials.columns if c.startswith("params_")]
     title = f"{summary.name}: top {len(board)} of {summary.complete + summary.pruned} finished trials"
-    show_table(board, title, leaderboard_priority(searched), see_all=f"cnn-tune report {result.path}")
+    show_table(board, title, leaderboard_priority(result.searched), see_all=f"cnn-tune report {result.path}")
     console.print(f"{summary.complete} complete, {summary.pruned} pruned, {summary.failed} failed trials.")
     console.print(summary.verdict(), style="bold", markup=False, highlight=False)

@@ -12,6 +12,7 @@ from tuner.engines.optuna_storage import open_storage
 from tuner.errors import CnnTuneError
 from tuner.records import TrialRecord
 from tuner.runs.record import mask_url
+from tuner.training.backend import recorded_backend
 
 __all__ = [
     "DEADLINE_ATTR",
@@ -91,7 +92,7 @@ def run_label(record: dict[str, Any]) -> dict[str, Any]:
         "objective": space.get("objective"),
         "search": f"{record.get('engine')} {record.get('algorithm')}, pruner {record.get('pruner')}",
         "dataset": (record.get("dataset") or {}).get("spec"),
-        "backend": record.get("backend") or "tensorflow",
+        "backend": recorded_backend(record),
         "seed": record.get("seed"),
         "created": record.get("created"),
         "cnn_tune": (record.get("versions") or {}).get("cnn-tune"),

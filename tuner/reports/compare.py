@@ -36,7 +36,7 @@ def compare_frame(runs: list[Any]) -> pd.DataFrame:
         trials = run.trials
         summary = run.summary()
         board = run.leaderboard()
-        searched = [c.removeprefix("params_") for c in trials.columns if c.startswith("params_")]
+        searched = run.searched
         best = trials[trials["trial"] == summary.best_trial]
         trials_to_first, epochs_to_first, seconds_to_first = _first_reached(trials)
         rows.append(

@@ -73,8 +73,6 @@ SHORT_HEADERS = {
 }
 
 
-# What a leaderboard reader needs first when the terminal cannot show every column: the rank and the
-# objective, then the searched parameters (given by the caller), then the accuracies.
 def leaderboard_priority(searched: list[str]) -> tuple[str, ...]:
     """The columns a leaderboard reader needs first when the terminal cannot show them all: the rank
     and the objective, the searched parameters, the accuracies; the rest as width allows."""

@@ -13,6 +13,7 @@ import pandas as pd
 from tuner.records import RESULT_FIELDS, TrialRecord
 from tuner.space.objectives import Objective
 from tuner.space.rules import StopRule
+from tuner.training.backend import recorded_backend
 
 __all__ = ["RunSummary", "history_frame", "leaderboard", "summarize", "trials_frame"]
 
@@ -200,7 +201,7 @@ def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]) ->
         engine=run.get("engine", ""),
         algorithm=run.get("algorithm", ""),
         pruner=run.get("pruner", ""),
-        backend=run.get("backend") or "tensorflow",  # runs before --backend trained on TensorFlow
+        backend=recorded_backend(run),
         objective=run.get("space", {}).get("objective", ""),
         trials=len(trials),
         complete=int(states.get("complete", 0)),

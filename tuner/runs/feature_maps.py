@@ -11,6 +11,7 @@ import numpy as np
 
 from tuner.errors import CnnTuneError
 from tuner.runs.reproduce import reproduce
+from tuner.training.backend import recorded_backend
 
 if TYPE_CHECKING:
     from tuner.runs.reader import Run
@@ -37,7 +38,7 @@ def _use_run_backend(run: Run) -> None:
 
     if active_backend() is None:
         with contextlib.suppress(CnnTuneError):
-            use_backend(run.record.get("backend") or "tensorflow")
+            use_backend(recorded_backend(run.record))
 
 
 def _model(run: Run, trial: int) -> Any:

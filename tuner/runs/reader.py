@@ -15,11 +15,11 @@ import pandas as pd
 from tuner.data import NAMED, Dataset, load_dataset
 from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
-from tuner.runs.store import RunStore, write_atomic
+from tuner.runs.store import RunStore
 from tuner.space import Space, parse_space
 from tuner.training.architecture import layer_plan, summary_rows
 
-__all__ = ["Run", "load_run", "load_study_run", "space_of"]
+__all__ = ["Run", "find_run", "load_run", "load_study_run", "space_of"]
 
 
 class Run:
@@ -55,6 +55,11 @@ class Run:
     @cached_property
     def history(self) -> pd.DataFrame:
         return self.store.history()
+
+    @property
+    def searched(self) -> list[str]:
+        """The searched parameters, as the trials table names them (without `params_`)."""
+        return [c.removeprefix("params_") for c in self.trials.columns if c.startswith("params_")]
 
     def leaderboard(self, top: int | None = None) -> pd.DataFrame:
         return leaderboard(self.trials, self.space.objective, self.space.stop, top)
@@ -132,6 +137,14 @@ def space_of(record: dict[str, Any], where: str) -> Space:
     return space.with_max_epochs(identity["max_epochs"]) if identity.get("max_epochs") else space
 
 
+def find_run(run_ref: str | Path) -> Path:
+    """The run folder `run_ref` names: a folder, or a run name under ./reports."""
+    path = Path(run_ref)
+    if not path.exists() and (Path("reports") / path).exists():
+        return Path("reports") / path
+    return path
+
+
 def load_run(path: str | Path) -> Run:
     """Open the run folder `path` (what `cnn-tune run` printed)."""
     return Run(RunStore.open(path))
@@ -147,7 +160,7 @@ def load_study_run(storage: str, name: str) -> Run:
     atexit.register(shutil.rmtree, parent, ignore_errors=True)
     store = RunStore(parent / name)
     store.path.mkdir()
-    write_atomic(store.path / RunStore.RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
+    store.write_run(record)
     run = {k: v for k, v in record.items() if k != "identity"}
     store.save_records(records, space_of(record, storage), run)
     return Run(store)

@@ -27,6 +27,8 @@ PACKAGES = (
     "numpy",
     "pandas",
 )
+
+
 _PASSWORD = re.compile(r"(://[^:/@]+):[^@/]*@")
 
 

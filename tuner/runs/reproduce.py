@@ -12,7 +12,7 @@ import pandas as pd
 
 from tuner.errors import CnnTuneError, StopTrial
 from tuner.runs.record import versions
-from tuner.training.backend import use_backend
+from tuner.training.backend import recorded_backend, use_backend
 from tuner.training.options import TrainingOptions
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
         if stop_after is not None and epoch >= stop_after:
             raise StopTrial(str(row["fail_reason"]))
 
-    backend = record.get("backend") or "tensorflow"
+    backend = recorded_backend(record)
     use_backend(backend)  # the run's own: another backend's numbers differ
     from tuner.training.trainer import train_trial  # Keras loads here
 

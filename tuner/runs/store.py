@@ -88,7 +88,7 @@ class RunStore:
                     "trials": record.get("trials", previous.get("trials")),  # --trials counts the whole study
                     "ended": None,  # running again
                 }
-                write_atomic(run_file, json.dumps(resumed, indent=2, default=str) + "\n")
+                self.write_run(resumed)
             return True
         if self.path.exists() and any(self.path.iterdir()):
             raise CnnTuneError(
@@ -96,18 +96,20 @@ class RunStore:
             )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            new = {**record, "identity": identity, "ended": None}
-            write_atomic(run_file, json.dumps(new, indent=2, default=str) + "\n")
+            self.write_run({**record, "identity": identity, "ended": None})
         except OSError as exc:
             raise CnnTuneError(f"{self.path}: cannot create the run folder: {exc}") from None
         return False
+
+    def write_run(self, record: dict[str, Any]) -> None:
+        write_atomic(self.path / self.RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
 
     def mark_ended(self) -> None:
         """Say in run.json when the search ended, however it ended (`cnn-tune watch` stops then);
         `prepare` sets it back to None when a session starts."""
         record = self.read_run()
         record["ended"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_atomic(self.path / self.RUN_FILE, json.dumps(record, indent=2, default=str) + "\n")
+        self.write_run(record)
 
     def save_tables(
         self, trials: pd.DataFrame, history: pd.DataFrame, best_config: dict[str, Any] | None, leaderboard_md: str

@@ -17,7 +17,7 @@ import pandas as pd
 
 from tuner.errors import CnnTuneError
 from tuner.reports.tables import RunSummary, leaderboard, summarize, trials_frame
-from tuner.runs.reader import space_of
+from tuner.runs.reader import find_run, space_of
 from tuner.runs.store import RunStore
 
 __all__ = ["Snapshot", "snapshot"]
@@ -62,10 +62,7 @@ def snapshot(run_ref: str | Path | None, storage: str | None = None, name: str |
     else:
         if run_ref is None:
             raise CnnTuneError("watch: give a run folder, or --storage URL --name RUN")
-        path = Path(run_ref)
-        if not path.exists() and (Path("reports") / path).exists():
-            path = Path("reports") / path
-        store = RunStore.open(path)
+        store = RunStore.open(find_run(run_ref))
         record = store.read_run()
         journal = store.path / "study.journal"
         records = _records_from_study(str(journal), record["name"])[1] if journal.exists() else None

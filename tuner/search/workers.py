@@ -45,9 +45,8 @@ def die_with_parent(parent: int, poll_seconds: float = 2.0) -> None:
 def start_workers(
     target: Callable[..., None], settings: SearchSettings, run_trial: TrialRunner | None, placements: list[Placement]
 ) -> list[Any]:
-    """Place this process as the first worker and spawn the others, each running
-    `target(settings, run_trial, placement, parent_pid)` (nothing of TensorFlow is inherited)."""
-    os.environ.update(placements[0].env)
+    """Spawn the workers after the first (this process, placed by the session), each running
+    `target(settings, run_trial, placement, parent_pid)` (nothing of a framework is inherited)."""
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=target, args=(settings, run_trial, p, os.getpid()), name=f"cnn-tune worker {p.index}")

@@ -29,6 +29,7 @@ __all__ = [  # noqa: F822 - keras, kt and tf are provided lazily by __getattr__
     "default_backend",
     "keras",
     "kt",
+    "recorded_backend",
     "tf",
     "trial_error",
     "use_backend",
@@ -47,6 +48,11 @@ _modules: dict[str, Any] = {}
 def default_backend() -> str:
     """KERAS_BACKEND if set (as Keras itself reads it), else TensorFlow."""
     return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def recorded_backend(record: dict[str, Any]) -> str:
+    """The backend a run trained on, as its record says (runs made before --backend: TensorFlow)."""
+    return str(record.get("backend") or "tensorflow")
 
 
 def check_backend(name: str) -> None:
