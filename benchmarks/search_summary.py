@@ -3,12 +3,16 @@
     python benchmarks/search_summary.py reports/search-benchmark
 
 reads OUT/seed-N/<arm>/ (what `SEED=N benchmarks/engines_exercise3.sh SECONDS OUT/seed-N` wrote) and
-prints Markdown. The goal: the default finds fewer epochs to the threshold than every other arm, and
-meets the stop rule in fewer training seconds.
+prints Markdown. The goals, per seed: the default meets the stop rule in at most 4 epochs and 25 s of
+training; it finds fewer epochs to the threshold than every other arm and meets the stop rule in fewer
+training seconds. Then, where the default and optuna TPE without pruning drew the same configurations
+(same sampler, same seed), the epochs each trained on them: what the default's pruning saves with
+identical proposals, and whether it stopped a trial that met the rule.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -44,26 +48,78 @@ def table(root: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def verdicts(frame: pd.DataFrame) -> list[str]:
+def verdicts(seed: int, rows: pd.DataFrame) -> list[str]:
+    """The default against every other arm of one seed, on best epochs and on seconds to a first success."""
+    default = default_run(rows)
+    others = rows[~rows["run"].str.startswith("default")]
+    if default.empty or others.empty:
+        return []
+    mine = default.iloc[0]
     lines = []
-    for seed, rows in frame.groupby("seed"):
-        default = rows[rows["run"] == "default"]
-        if default.empty:  # the benchmark of the search alone: the default without start configurations
-            default = rows[rows["run"] == "default-nostart"]
-        others = rows[~rows["run"].str.startswith("default")]
-        if default.empty or others.empty:
-            continue
-        mine = default.iloc[0]
-        for figure, label in (("best_epochs_to_threshold", "best epochs"), ("fit_seconds_to_first_reached", "seconds")):
-            theirs = others[figure].astype(float)
-            beaten = bool((float(mine[figure]) < theirs.fillna(float("inf"))).all())
-            best_other = others.loc[theirs.idxmin()] if theirs.notna().any() else None
-            against = f"{best_other[figure]:.4g} ({best_other['run']})" if best_other is not None else "none met it"
-            lines.append(
-                f"seed {seed}: {label}: default {mine[figure]:.4g}, best of the others {against}: "
-                f"{'beats all' if beaten else 'does NOT beat all'}"
-            )
+    for figure, label in (
+        ("best_epochs_to_threshold", "best epochs"),
+        ("fit_seconds_to_first_reached", "training seconds to a first success"),
+    ):
+        theirs = others[figure].astype(float).fillna(float("inf"))
+        own = float(mine[figure]) if pd.notna(mine[figure]) else float("inf")
+        best_other = others.loc[theirs.idxmin()]
+        against = f"{best_other[figure]:.4g} ({best_other['run']})" if theirs.min() < float("inf") else "none met it"
+        verdict = "beats all" if (own < theirs).all() else "a tie" if own == theirs.min() else "does NOT beat all"
+        lines.append(f"seed {seed}: {label}: default {own:.4g}, best of the others {against}: {verdict}")
     return lines
+
+
+GOAL_EPOCHS, GOAL_SECONDS = 4, 25.0
+
+
+def default_run(rows: pd.DataFrame) -> pd.DataFrame:
+    """The default arm of one seed: `default`, else the benchmark of the search alone, `default-nostart`."""
+    default = rows[rows["run"] == "default"]
+    return default if not default.empty else rows[rows["run"] == "default-nostart"]
+
+
+def fastest_within(root: Path, seed: int, run: str) -> str:
+    """The goal line: the default's fastest trial that met the rule within GOAL_EPOCHS epochs."""
+    trials = load_run(root / f"seed-{seed}" / run).trials
+    met = trials[trials["reached_threshold"].fillna(False).astype(bool)]
+    met = met[met["epochs_to_threshold"].astype(float) <= GOAL_EPOCHS]
+    if met.empty:
+        goal = f"at most {GOAL_EPOCHS} epochs and {GOAL_SECONDS:.0f} s"
+        return f"seed {seed}: {goal}: no trial met the rule within {GOAL_EPOCHS} epochs: NOT met"
+    best = met.loc[met["seconds_to_threshold"].astype(float).idxmin()]
+    seconds = float(best["seconds_to_threshold"])
+    return (
+        f"seed {seed}: at most {GOAL_EPOCHS} epochs and {GOAL_SECONDS:.0f} s: the default's fastest such trial, "
+        f"{int(best['trial'])}, {int(best['epochs_to_threshold'])} epochs in {seconds:.1f} s: "
+        f"{'met' if seconds <= GOAL_SECONDS else 'NOT met'}"
+    )
+
+
+def same_proposals(root: Path, seed: int, run: str, plain: str = "optuna-tpe-none") -> str | None:
+    """Epochs trained by the default and by TPE without pruning over the trials both drew alike."""
+    if not (root / f"seed-{seed}" / plain / "run.json").exists():
+        return None
+    mine, theirs = (load_run(root / f"seed-{seed}" / name).trials.sort_values("trial") for name in (run, plain))
+    shared = 0
+    for a, b in zip(mine["config"], theirs["config"], strict=False):
+        if json.loads(a) != json.loads(b):
+            break
+        shared += 1
+    if shared == 0:
+        return f"seed {seed}: same proposals: the default's first trial already differs from {plain}'s"
+    mine, theirs = mine.head(shared), theirs.head(shared)
+    pruned = mine["state"].eq("pruned").to_numpy()
+    met = theirs["reached_threshold"].fillna(False).astype(bool).to_numpy()
+    epochs = theirs["epochs_to_threshold"].astype(float).to_numpy()
+    # a trial the default stopped that, trained on, met the rule no later than every trial before it
+    lost = sum(
+        1 for i in range(shared) if pruned[i] and met[i] and all(not met[j] or epochs[i] <= epochs[j] for j in range(i))
+    )
+    spent, full = int(mine["epochs_run"].sum()), int(theirs["epochs_run"].sum())
+    return (
+        f"seed {seed}: same proposals: the first {shared} trials of both; epochs trained: default {spent}, "
+        f"{plain} {full} ({1 - spent / full:.0%} fewer); winners the default stopped: {lost}"
+    )
 
 
 def main() -> None:
@@ -75,7 +131,15 @@ def main() -> None:
         shown[column] = [format_value(column, v) for v in shown[column]]
     print(to_markdown(shown))
     print()
-    for line in verdicts(frame):
+    lines = []
+    for seed, rows in frame.groupby("seed"):
+        lines += verdicts(int(seed), rows)
+        default = default_run(rows)
+        if not default.empty:
+            run = str(default.iloc[0]["run"])
+            lines.append(fastest_within(root, int(seed), run))
+            lines.append(same_proposals(root, int(seed), run) or "")
+    for line in filter(None, lines):
         print(f"- {line}")
 
 
