@@ -21,6 +21,7 @@ import pandas as pd
 from tuner import load_run
 from tuner.reports import compare_frame
 from tuner.reports.render import format_value, to_markdown
+from tuner.runs import Run
 
 _SHOWN = {
     "trials": "trials",
@@ -33,28 +34,37 @@ _SHOWN = {
     "total_epochs": "epochs trained",
     "best_test_accuracy": "best's test accuracy",
 }
+GOAL_EPOCHS, GOAL_SECONDS = 4, 25.0
+PLAIN_TPE = "optuna-tpe-none"  # the arm that draws what the default draws, without pruning
+GOAL = f"at most {GOAL_EPOCHS} epochs and {GOAL_SECONDS:.0f} s"
 
 
-def table(root: Path) -> pd.DataFrame:
-    frames = []
+def table(root: Path) -> tuple[pd.DataFrame, dict[tuple[int, str], Run]]:
+    """One compare row per arm and seed, and the runs themselves by (seed, run name)."""
+    frames, loaded = [], {}
     for folder in sorted(root.glob("seed-*")):
+        seed = int(folder.name.removeprefix("seed-"))
         runs = [load_run(p.parent) for p in sorted(folder.glob("*/run.json"))]
         if runs:
             frame = compare_frame(runs)
-            frame.insert(0, "seed", int(folder.name.removeprefix("seed-")))
+            frame.insert(0, "seed", seed)
             frames.append(frame)
+            loaded.update({(seed, run): r for run, r in zip(frame["run"], runs, strict=True)})
     if not frames:
         raise SystemExit(f"{root}: no seed-N/<run>/ folders")
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), loaded
 
 
-def verdicts(seed: int, rows: pd.DataFrame) -> list[str]:
+def default_run(rows: pd.DataFrame) -> pd.DataFrame:
+    """The default arm of one seed: `default`, else the benchmark of the search alone, `default-nostart`."""
+    default = rows[rows["run"] == "default"]
+    return default if not default.empty else rows[rows["run"] == "default-nostart"]
+
+
+def verdicts(seed: int, mine: pd.Series, others: pd.DataFrame) -> list[str]:
     """The default against every other arm of one seed, on best epochs and on seconds to a first success."""
-    default = default_run(rows)
-    others = rows[~rows["run"].str.startswith("default")]
-    if default.empty or others.empty:
+    if others.empty:
         return []
-    mine = default.iloc[0]
     lines = []
     for figure, label in (
         ("best_epochs_to_threshold", "best epochs"),
@@ -69,37 +79,27 @@ def verdicts(seed: int, rows: pd.DataFrame) -> list[str]:
     return lines
 
 
-GOAL_EPOCHS, GOAL_SECONDS = 4, 25.0
-
-
-def default_run(rows: pd.DataFrame) -> pd.DataFrame:
-    """The default arm of one seed: `default`, else the benchmark of the search alone, `default-nostart`."""
-    default = rows[rows["run"] == "default"]
-    return default if not default.empty else rows[rows["run"] == "default-nostart"]
-
-
-def fastest_within(root: Path, seed: int, run: str) -> str:
+def fastest_within(seed: int, run: Run) -> str:
     """The goal line: the default's fastest trial that met the rule within GOAL_EPOCHS epochs."""
-    trials = load_run(root / f"seed-{seed}" / run).trials
+    trials = run.trials
     met = trials[trials["reached_threshold"].fillna(False).astype(bool)]
     met = met[met["epochs_to_threshold"].astype(float) <= GOAL_EPOCHS]
     if met.empty:
-        goal = f"at most {GOAL_EPOCHS} epochs and {GOAL_SECONDS:.0f} s"
-        return f"seed {seed}: {goal}: no trial met the rule within {GOAL_EPOCHS} epochs: NOT met"
+        return f"seed {seed}: {GOAL}: no trial met the rule within {GOAL_EPOCHS} epochs: NOT met"
     best = met.loc[met["seconds_to_threshold"].astype(float).idxmin()]
     seconds = float(best["seconds_to_threshold"])
     return (
-        f"seed {seed}: at most {GOAL_EPOCHS} epochs and {GOAL_SECONDS:.0f} s: the default's fastest such trial, "
+        f"seed {seed}: {GOAL}: the default's fastest such trial, "
         f"{int(best['trial'])}, {int(best['epochs_to_threshold'])} epochs in {seconds:.1f} s: "
         f"{'met' if seconds <= GOAL_SECONDS else 'NOT met'}"
     )
 
 
-def same_proposals(root: Path, seed: int, run: str, plain: str = "optuna-tpe-none") -> str | None:
+def same_proposals(seed: int, run: Run, other: Run | None, plain: str = PLAIN_TPE) -> str | None:
     """Epochs trained by the default and by TPE without pruning over the trials both drew alike."""
-    if not (root / f"seed-{seed}" / plain / "run.json").exists():
+    if other is None:
         return None
-    mine, theirs = (load_run(root / f"seed-{seed}" / name).trials.sort_values("trial") for name in (run, plain))
+    mine, theirs = (r.trials.sort_values("trial") for r in (run, other))
     shared = 0
     for a, b in zip(mine["config"], theirs["config"], strict=False):
         if json.loads(a) != json.loads(b):
@@ -124,21 +124,22 @@ def same_proposals(root: Path, seed: int, run: str, plain: str = "optuna-tpe-non
 
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "reports/search-benchmark")
-    frame = table(root)
+    frame, runs = table(root)
     shown = frame[["seed", "run", *_SHOWN]].rename(columns=_SHOWN)
     shown = shown.sort_values(["seed", "run"]).astype(object)
     for column in _SHOWN.values():
         shown[column] = [format_value(column, v) for v in shown[column]]
     print(to_markdown(shown))
     print()
-    lines = []
-    for seed, rows in frame.groupby("seed"):
-        lines += verdicts(int(seed), rows)
-        default = default_run(rows)
-        if not default.empty:
-            run = str(default.iloc[0]["run"])
-            lines.append(fastest_within(root, int(seed), run))
-            lines.append(same_proposals(root, int(seed), run) or "")
+    lines: list[str | None] = []
+    for number, rows in frame.groupby("seed"):
+        seed, default = int(number), default_run(rows)
+        if default.empty:
+            continue
+        mine = default.iloc[0]
+        run = runs[seed, str(mine["run"])]
+        lines += verdicts(seed, mine, rows[~rows["run"].str.startswith("default")])
+        lines += [fastest_within(seed, run), same_proposals(seed, run, runs.get((seed, PLAIN_TPE)))]
     for line in filter(None, lines):
         print(f"- {line}")
 
