@@ -11,7 +11,7 @@ import numpy as np
 
 from tuner.errors import CnnTuneError
 from tuner.runs.reproduce import reproduce
-from tuner.training.backend import recorded_backend
+from tuner.training.backend import active_backend, recorded_backend, use_backend
 
 if TYPE_CHECKING:
     from tuner.runs.reader import Run
@@ -34,8 +34,6 @@ class FeatureMaps:
 def _use_run_backend(run: Run) -> None:
     """Keras on the run's own backend, chosen before Keras loads. A saved model loads on any
     backend, so one that is not installed here is only an error when the trial must be retrained."""
-    from tuner.training.backend import active_backend, use_backend
-
     if active_backend() is None:
         with contextlib.suppress(CnnTuneError):
             use_backend(recorded_backend(run.record))
