@@ -12,18 +12,22 @@ from tuner.records import TrialRecord
 from tuner.space import load_space
 
 
-def curve(rate: float, epochs: int) -> list[dict[str, float]]:
-    """Training accuracy rising towards 1 at `rate` per epoch, one second per epoch."""
-    return [{"epoch": e, "accuracy": 1 - 0.5 * math.exp(-rate * e), "seconds": 1.0} for e in range(1, epochs + 1)]
+def curve(rate: float, epochs: int, seconds: float = 1.0) -> list[dict[str, float]]:
+    """Training accuracy rising towards 1 at `rate` per epoch, `seconds` per epoch."""
+    return [{"epoch": e, "accuracy": 1 - 0.5 * math.exp(-rate * e), "seconds": seconds} for e in range(1, epochs + 1)]
 
 
-def finished(number: int, rate: float, epochs: int, reached: int | None = None) -> TrialRecord:
-    result = {"reached_threshold": reached is not None, "epochs_to_threshold": reached, "seconds_to_threshold": reached}
-    return TrialRecord(number, "complete", result=result, history=curve(rate, epochs))
+def finished(number: int, rate: float, epochs: int, reached: int | None = None, seconds: float = 1.0) -> TrialRecord:
+    result = {
+        "reached_threshold": reached is not None,
+        "epochs_to_threshold": reached,
+        "seconds_to_threshold": None if reached is None else reached * seconds,
+    }
+    return TrialRecord(number, "complete", result=result, history=curve(rate, epochs, seconds))
 
 
-def progress(space, number: int, rate: float, epochs: int) -> Progress:  # type: ignore[no-untyped-def]
-    history = curve(rate, epochs)
+def progress(space, number: int, rate: float, epochs: int, seconds: float = 1.0) -> Progress:  # type: ignore[no-untyped-def]
+    history = curve(rate, epochs, seconds)
     values = [space.objective.intermediate(row, space.stop) for row in history]
     return Progress(number, values, history)
 
@@ -37,6 +41,25 @@ def test_exact_stops_at_the_incumbents_epoch_and_not_before() -> None:
         "not at the threshold by epoch 4; trial 0 reached it at epoch 4"
     )
     assert exact.reason(progress(space, 1, 0.5, 9), []) is None  # nothing to beat yet
+
+
+def test_exact_stops_a_trial_that_can_at_best_tie_the_incumbents_epochs_and_is_slower() -> None:
+    space = load_space("exercise3")
+    exact = ExactStop(space)
+    done = [finished(0, 2.0, 4, reached=4, seconds=5.0)]  # 4 epochs in 20 s
+    # at epoch 3 it can meet the rule at epoch 4 at best: after 3 x 8 s + 0.9 x 8 s = 31.2 s, slower than 20 s
+    assert exact.reason(progress(space, 1, 0.5, 3, seconds=8.0), done) == (
+        "not at the threshold by epoch 3: meets the threshold at epoch 4 at best, after 31.2 s of training at "
+        "least; trial 0 met it at epoch 4 in 20.0 s"
+    )
+    assert exact.reason(progress(space, 1, 0.5, 3, seconds=4.0), done) is None  # can still tie in fewer seconds
+    assert exact.reason(progress(space, 1, 0.5, 2, seconds=60.0), done) is None  # can still win at epoch 3
+    # seconds break ties between equal epochs when choosing the incumbent
+    done.append(finished(1, 2.0, 4, reached=4, seconds=2.0))
+    assert exact.reason(progress(space, 2, 0.5, 3, seconds=4.0), done) == (
+        "not at the threshold by epoch 3: meets the threshold at epoch 4 at best, after 15.6 s of training at "
+        "least; trial 1 met it at epoch 4 in 8.0 s"
+    )
 
 
 def test_exact_needs_a_threshold_objective() -> None:
@@ -107,15 +130,35 @@ def test_the_curve_bound_stops_the_hopeless_and_keeps_a_trial_that_can_still_win
     assert curve_bound.reason(progress(space, 1, 0.3, 2), done) is None  # two epochs say too little
 
 
+def test_the_curve_bound_stops_a_trial_that_can_at_best_tie_and_is_slower() -> None:
+    from tuner.pruners import CurveBound, predicted_epoch
+
+    space = load_space("exercise3")
+    curve_bound = CurveBound(space)
+    done = [finished(0, 2.0, 4, reached=6, seconds=5.0)]  # 6 epochs in 30 s
+    # the line meets the threshold at epoch 5.5: epoch 6 at best, a tie, after 3 x 9 s + 3 x 0.9 x 9 s = 51.3 s
+    assert predicted_epoch(space, curve(1.0, 3)) == pytest.approx(5.52, abs=0.01)
+    assert curve_bound.reason(progress(space, 1, 1.0, 3, seconds=9.0), done) == (
+        "curve bound at epoch 3 (line at 5.5): meets the threshold at epoch 6 at best, after 51.3 s of training "
+        "at least; trial 0 met it at epoch 6 in 30.0 s"
+    )
+    assert curve_bound.reason(progress(space, 1, 1.0, 3, seconds=4.0), done) is None  # a tie in fewer seconds
+    # one that can still meet it at epoch 5 (the line at 4.6) goes on however slow its epochs
+    assert predicted_epoch(space, curve(1.2, 3)) == pytest.approx(4.6, abs=0.01)
+    assert curve_bound.reason(progress(space, 1, 1.2, 3, seconds=60.0), done) is None
+
+
 def test_a_pruned_trial_is_worth_its_predicted_epochs_and_never_beats_the_incumbent() -> None:
     from tuner.pruners import ranking_value
 
     space = load_space("exercise3")
     done = [finished(0, 2.0, 4, reached=8)]
-    slow = curve(0.3, 3)  # predicted 18.4 epochs
-    assert ranking_value(space, {}, slow, done) == pytest.approx(18.405, abs=1e-3)
+    slow = curve(0.3, 3)  # predicted 18.4 epochs: epoch 19 at best, after 19 s (one second per epoch)
+    assert ranking_value(space, {}, slow, done) == round(19 + 19 / (19 + 60), 3)
     fast = curve(1.0, 3)  # predicted 5.5, yet pruned (say by exact): worse than the incumbent all the same
-    assert ranking_value(space, {}, fast, done) == 8.5
+    incumbent = 8 + 8 / (8 + 60)  # the objective's value of 8 epochs in 8 s
+    assert ranking_value(space, {}, fast, done) == round(incumbent + 0.001, 3)
+    assert space.objective.value(done[0].result, space.stop) == pytest.approx(incumbent)
     hopeless = curve(0.05, 3)  # predicted after the 20-epoch budget: ranked as a trial that never met it
     result = {"reached_threshold": False, "best_stop_metric": hopeless[-1]["accuracy"], "val_accuracy": 0.9}
     assert ranking_value(space, result, hopeless, done) > 1000

@@ -29,7 +29,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
-def test_threshold_leaderboard_ranks_reached_first_then_closeness_then_validation() -> None:
+def test_threshold_leaderboard_ranks_reached_first_then_epochs_then_seconds_then_closeness() -> None:
     space = load_space("exercise3")
     trials = frame(
         [
@@ -51,15 +51,17 @@ def test_threshold_leaderboard_ranks_reached_first_then_closeness_then_validatio
                 "trial": 2,
                 "reached_threshold": True,
                 "epochs_to_threshold": 7,
+                "seconds_to_threshold": 30.0,
                 "best_stop_metric": 0.999,
-                "val_accuracy": 0.97,
+                "val_accuracy": 0.99,
             },
             {
                 "trial": 3,
                 "reached_threshold": True,
                 "epochs_to_threshold": 7,
+                "seconds_to_threshold": 21.0,  # as many epochs as trial 2, in fewer seconds: ranks first
                 "best_stop_metric": 0.998,
-                "val_accuracy": 0.99,
+                "val_accuracy": 0.97,
             },
             {
                 "trial": 4,
@@ -86,12 +88,15 @@ def test_threshold_leaderboard_ranks_reached_first_then_closeness_then_validatio
 def test_objective_values_agree_with_the_leaderboard() -> None:
     space = load_space("exercise3")
     objective = get_objective("epochs_to_threshold")
-    fast = {"reached_threshold": True, "epochs_to_threshold": 7, "val_accuracy": 0.95}
-    slow = {"reached_threshold": True, "epochs_to_threshold": 8, "val_accuracy": 1.0}
+    reached = {"reached_threshold": True, "val_accuracy": 0.95}
+    fastest = {**reached, "epochs_to_threshold": 7, "seconds_to_threshold": 20.0}
+    fast = {**reached, "epochs_to_threshold": 7, "seconds_to_threshold": 600.0, "val_accuracy": 1.0}
+    slow = {**reached, "epochs_to_threshold": 8, "seconds_to_threshold": 8.0, "val_accuracy": 1.0}
     close = {"reached_threshold": False, "best_stop_metric": 0.9979, "val_accuracy": 0.99}
     far = {"reached_threshold": False, "best_stop_metric": 0.99, "val_accuracy": 0.999}
-    values = [objective.value(r, space.stop) for r in (fast, slow, close, far)]
-    assert values == sorted(values)
+    values = [objective.value(r, space.stop) for r in (fastest, fast, slow, close, far)]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    assert values[0] == pytest.approx(7 + 20 / 80)  # epochs, plus seconds / (seconds + 60): below one epoch
 
 
 def test_run_tables_and_renderers(tmp_path: Path, tiny_data: Path) -> None:

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuner.pruners.base import Progress, Pruner
-from tuner.pruners.exact import fastest, needs_threshold, threshold_key
+from tuner.pruners.exact import fastest, needs_threshold, threshold_key, tie_reason
 from tuner.records import TrialRecord
 from tuner.space import Space
+from tuner.space.objectives import epochs_value
 
 __all__ = ["CurveBound", "predicted_epoch", "ranking_value"]
 
@@ -56,8 +57,8 @@ def predicted_epoch(space: Space, history: Sequence[dict[str, float]], min_epoch
 def ranking_value(
     space: Space, result: dict[str, Any], history: Sequence[dict[str, float]], finished: Sequence[TrialRecord]
 ) -> float:
-    """What a pruned trial of a threshold objective is worth to a sampler: its predicted epochs (or
-    seconds) to the threshold, and always worse than the fastest trial so far. One predicted to miss
+    """What a pruned trial of a threshold objective is worth to a sampler: its predicted epochs and
+    seconds to the threshold, and always worse than the fastest trial so far. One predicted to miss
     the epoch budget is worth what a complete trial that missed the threshold is worth."""
     predicted = predicted_epoch(space, history)
     epochs = len(history)
@@ -65,15 +66,23 @@ def ranking_value(
     if predicted > space.max_epochs():
         return space.objective.value(result, space.stop)
     key = threshold_key(space)
-    if key == "seconds_to_threshold":
-        predicted *= sum(row.get("seconds", 0.0) for row in history) / max(epochs, 1)
+    per_epoch = sum(row.get("seconds", 0.0) for row in history) / max(epochs, 1)
     best = fastest(finished, key)
-    return round(predicted if best is None else max(predicted, best[0] + 0.5), 3)
+    if key == "seconds_to_threshold":
+        seconds = predicted * per_epoch
+        return round(seconds if best is None else max(seconds, best.value + 0.5), 3)
+    # The threshold is met at a whole epoch, no earlier than the line says.
+    whole = math.ceil(predicted - 1e-9)
+    value = epochs_value(whole, whole * per_epoch)
+    if best is not None:
+        value = max(value, epochs_value(best.value, best.seconds) + 0.001)
+    return round(value, 3)
 
 
 class CurveBound(Pruner):
     """Stop a trial whose stop-metric curve, extrapolated optimistically, meets the threshold only after
-    the fastest trial so far did (or, before any trial met it, only after the last epoch)."""
+    the fastest trial so far did (or, before any trial met it, only after the last epoch), or at the
+    same epoch after more training seconds."""
 
     name = "curve"
     description = (
@@ -92,18 +101,22 @@ class CurveBound(Pruner):
         best = fastest(finished, self.key)
         if self.key == "seconds_to_threshold":
             per_epoch = trial.fit_seconds / max(trial.epoch, 1)
-            if best is not None and predicted * per_epoch > best[0]:
+            if best is not None and predicted * per_epoch > best.value:
                 return (
                     f"curve bound at epoch {trial.epoch}: reaches the threshold after {predicted * per_epoch:.0f} s "
-                    f"at best; trial {best[1]} reached it in {best[0]:.1f} s"
+                    f"at best; trial {best.trial} reached it in {best.value:.1f} s"
                 )
             limit = None if best is not None else float(self.space.max_epochs())
         else:
-            limit = best[0] if best is not None else float(self.space.max_epochs())
+            limit = best.value if best is not None else float(self.space.max_epochs())
         if limit is not None and predicted > limit:
             at_best = "never" if math.isinf(predicted) else f"at epoch {predicted:.1f} at best"
             against = (
-                f"trial {best[1]} reached it at epoch {best[0]:.0f}" if best else f"the budget is {limit:.0f} epochs"
+                f"trial {best.trial} reached it at epoch {best.value:.0f}"
+                if best
+                else f"the budget is {limit:.0f} epochs"
             )
             return f"curve bound at epoch {trial.epoch}: reaches the threshold {at_best}; {against}"
+        if best is not None and self.key == "epochs_to_threshold":
+            return tie_reason(trial, best, predicted, f"curve bound at epoch {trial.epoch} (line at {predicted:.1f})")
         return None

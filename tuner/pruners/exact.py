@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from tuner.errors import CnnTuneError
 from tuner.pruners.base import Progress, Pruner
 from tuner.records import TrialRecord
 from tuner.space import Space
 
-__all__ = ["ExactStop", "fastest", "needs_threshold"]
+__all__ = ["ExactStop", "Fastest", "fastest", "needs_threshold", "tie_reason"]
 
 
 def needs_threshold(space: Space, pruner: str) -> None:
@@ -27,22 +29,53 @@ def threshold_key(space: Space) -> str:
     return "seconds_to_threshold" if space.objective.name == "time_to_threshold" else "epochs_to_threshold"
 
 
-def fastest(records: Iterable[TrialRecord], key: str = "epochs_to_threshold") -> tuple[float, int] | None:
-    """(epochs or seconds to threshold, trial) of the fastest complete trial that met the stop rule."""
-    best: tuple[float, int] | None = None
+_EPOCH_MARGIN = 0.9
+
+
+class Fastest(NamedTuple):
+    """The incumbent of a threshold objective: its epochs (or seconds) to the threshold, its training
+    seconds to it (what breaks a tie on epochs), and its number."""
+
+    value: float
+    seconds: float
+    trial: int
+
+
+def fastest(records: Iterable[TrialRecord], key: str = "epochs_to_threshold") -> Fastest | None:
+    """The fastest complete trial that met the stop rule: fewest epochs (or seconds), then fewest seconds."""
+    best: Fastest | None = None
     for record in records:
         result = record.result
         if record.state == "complete" and result.get("reached_threshold") and result.get(key) is not None:
-            candidate = (float(result[key]), record.trial)
+            seconds = result.get("seconds_to_threshold")
+            candidate = Fastest(float(result[key]), math.inf if seconds is None else float(seconds), record.trial)
             best = candidate if best is None or candidate < best else best
     return best
+
+
+def tie_reason(trial: Progress, best: Fastest, earliest: float, how: str) -> str | None:
+    """Why a trial that meets the rule at `earliest` epochs at best stops: it can at best tie the
+    incumbent's epochs, and the seconds it has trained plus 90% of its fastest epoch for each epoch
+    still to go (a margin for timing noise: epochs of one trial vary by a few percent) already exceed
+    the incumbent's seconds."""
+    if not trial.history or math.ceil(earliest - 1e-9) != best.value:
+        return None
+    fastest_epoch = _EPOCH_MARGIN * min(row.get("seconds", 0.0) for row in trial.history)
+    seconds = trial.fit_seconds + fastest_epoch * (best.value - trial.epoch)
+    if seconds <= best.seconds:
+        return None
+    return (
+        f"{how}: meets the threshold at epoch {best.value:.0f} at best, after {seconds:.1f} s of training at least; "
+        f"trial {best.trial} met it at epoch {best.value:.0f} in {best.seconds:.1f} s"
+    )
 
 
 class ExactStop(Pruner):
     """Stop a trial once it cannot beat the fastest trial that met the stop rule.
 
     For epochs_to_threshold, a trial still below the threshold after as many epochs as the best
-    trial needed can at best meet it one epoch later; for time_to_threshold, one that has trained
+    trial needed can at best meet it one epoch later, and one that can at best tie the best trial's
+    epochs loses the tie once it has trained too long to be faster; for time_to_threshold, one that has trained
     as many seconds as the best trial needed can only meet it later. Unlike median or Hyperband
     pruning this never discards a possible winner.
     """
@@ -60,12 +93,14 @@ class ExactStop(Pruner):
         best = fastest(finished, self.key)
         if best is None:
             return None
-        value, number = best
-        if self.seconds and trial.fit_seconds >= value:
+        if self.seconds:
+            if trial.fit_seconds < best.value:
+                return None
             return (
                 f"not at the threshold after {trial.fit_seconds:.1f} s of training; "
-                f"trial {number} reached it in {value:.1f} s"
+                f"trial {best.trial} reached it in {best.value:.1f} s"
             )
-        if not self.seconds and trial.epoch >= value:
-            return f"not at the threshold by epoch {trial.epoch}; trial {number} reached it at epoch {value:.0f}"
-        return None
+        behind = f"not at the threshold by epoch {trial.epoch}"
+        if trial.epoch >= best.value:
+            return f"{behind}; trial {best.trial} reached it at epoch {best.value:.0f}"
+        return tie_reason(trial, best, trial.epoch + 1, behind)

@@ -10,11 +10,20 @@ from tuner.errors import CnnTuneError
 if TYPE_CHECKING:
     from tuner.space.rules import StopRule
 
-__all__ = ["OBJECTIVES", "Objective", "get_objective"]
+__all__ = ["OBJECTIVES", "Objective", "epochs_value", "get_objective"]
 
 # A trial that never reached the threshold scores this much plus its shortfall, so it ranks
 # below every trial that did (no trial trains anywhere near this many epochs or seconds).
 _NOT_REACHED = {"epochs_to_threshold": 1_000.0, "time_to_threshold": 10_000_000.0}
+
+# Trials that meet the rule in as many epochs are told apart by their training seconds to it:
+# seconds / (seconds + _TIE_SECONDS) grows with the seconds and stays below one epoch.
+_TIE_SECONDS = 60.0
+
+
+def epochs_value(epochs: float, seconds: float) -> float:
+    """The epochs objective's value for `epochs` to the threshold in `seconds` of training."""
+    return float(epochs) + seconds / (seconds + _TIE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -32,9 +41,10 @@ class Objective:
             assert stop is not None
             val_accuracy = result.get("val_accuracy") or 0.0
             if result.get("reached_threshold"):
-                key = "epochs_to_threshold" if self.name == "epochs_to_threshold" else "seconds_to_threshold"
-                # Ties on the count are broken by validation accuracy: the bonus stays below one epoch.
-                return float(result[key]) + 0.5 * (1.0 - val_accuracy)
+                if self.name == "epochs_to_threshold":
+                    return epochs_value(result["epochs_to_threshold"], result["seconds_to_threshold"])
+                # Seconds hardly ever tie; validation accuracy decides if they do.
+                return float(result["seconds_to_threshold"]) + 0.5 * (1.0 - val_accuracy)
             shortfall = stop.shortfall(result.get("best_stop_metric"))
             return _NOT_REACHED[self.name] + shortfall + 1e-6 * (1.0 - val_accuracy)
         metric = result.get(self.name)
@@ -53,10 +63,16 @@ class Objective:
         """(column, ascending) pairs that rank trials exactly, best first."""
         if self.name in _NOT_REACHED:
             assert stop is not None
-            count = "epochs_to_threshold" if self.name == "epochs_to_threshold" else "seconds_to_threshold"
-            # shortfall is 0 for every trial that reached the threshold, so among those only
-            # the count and then validation accuracy decide, as in `value`.
-            return [("reached_threshold", False), (count, True), ("shortfall", True), ("val_accuracy", False)]
+            # shortfall is 0 for every trial that reached the threshold, so among those only the
+            # epochs, then the seconds, then validation accuracy decide, as in `value`.
+            counts = ["epochs_to_threshold"] if self.name == "epochs_to_threshold" else []
+            return [
+                ("reached_threshold", False),
+                *((c, True) for c in counts),
+                ("seconds_to_threshold", True),
+                ("shortfall", True),
+                ("val_accuracy", False),
+            ]
         return [(self.name, self.direction == "minimize")]
 
 
@@ -67,8 +83,8 @@ OBJECTIVES: dict[str, Objective] = {
             "epochs_to_threshold",
             "minimize",
             True,
-            "fewest epochs until the stop rule is met; trials that never meet it rank below, "
-            "by how close they came, then by validation accuracy",
+            "fewest epochs until the stop rule is met, then fewest training seconds; trials that never "
+            "meet it rank below, by how close they came, then by validation accuracy",
         ),
         Objective(
             "time_to_threshold",
