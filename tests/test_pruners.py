@@ -190,3 +190,27 @@ def test_pruned_trials_carry_their_ranking_value_in_the_optuna_study(tmp_path, t
     best = min(complete)
     assert all(t.value is not None and t.value > best for t in pruned)  # ranked below the incumbent, in epochs
     assert all(t.value < 100 or t.value > 1000 for t in pruned)
+
+
+@pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
+def test_a_search_keeps_the_fastest_of_equal_epochs_and_stops_the_slower_ones(engine: str, tmp_path, tiny_data) -> None:  # type: ignore[no-untyped-def]
+    from conftest import make_settings, scripted_runner
+
+    from tuner.runs.reader import load_run
+    from tuner.search import run_search
+
+    # every trial meets the rule at epoch 4; an epoch takes filters / 8 seconds (2, 4 or 8 s)
+    runner = scripted_runner(speed=lambda c: 1.5, epoch_seconds=lambda c: c["filters"] / 8)
+    settings = make_settings(
+        space="exercise3", out=tmp_path, trials=8, engine=engine, algorithm="random", seed=1, pruner="exact"
+    )
+    run = load_run(run_search(settings, run_trial=runner).store.path)
+    trials = run.trials.sort_values("trial")
+    complete, pruned = trials[trials["state"] == "complete"], trials[trials["state"] == "pruned"]
+    assert len(pruned) > 0 and complete["epochs_to_threshold"].eq(4).all()
+    # a trial completes only when it can beat or tie the incumbent's seconds; the slower stop at epoch 3
+    assert complete["seconds_to_threshold"].is_monotonic_decreasing
+    assert pruned["epochs_run"].eq(3).all()
+    assert pruned["fail_reason"].str.contains("meets the threshold at epoch 4 at best").all()
+    board = run.leaderboard()
+    assert board.iloc[0]["seconds_to_threshold"] == complete["seconds_to_threshold"].min()

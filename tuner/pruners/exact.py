@@ -29,9 +29,6 @@ def threshold_key(space: Space) -> str:
     return "seconds_to_threshold" if space.objective.name == "time_to_threshold" else "epochs_to_threshold"
 
 
-_EPOCH_MARGIN = 0.9
-
-
 class Fastest(NamedTuple):
     """The incumbent of a threshold objective: its epochs (or seconds) to the threshold, its training
     seconds to it (what breaks a tie on epochs), and its number."""
@@ -53,11 +50,14 @@ def fastest(records: Iterable[TrialRecord], key: str = "epochs_to_threshold") ->
     return best
 
 
+# A trial's epochs vary by a few percent: an epoch still to go counts as 90% of its fastest so far.
+_EPOCH_MARGIN = 0.9
+
+
 def tie_reason(trial: Progress, best: Fastest, earliest: float, how: str) -> str | None:
     """Why a trial that meets the rule at `earliest` epochs at best stops: it can at best tie the
     incumbent's epochs, and the seconds it has trained plus 90% of its fastest epoch for each epoch
-    still to go (a margin for timing noise: epochs of one trial vary by a few percent) already exceed
-    the incumbent's seconds."""
+    still to go already exceed the incumbent's seconds."""
     if not trial.history or math.ceil(earliest - 1e-9) != best.value:
         return None
     fastest_epoch = _EPOCH_MARGIN * min(row.get("seconds", 0.0) for row in trial.history)
@@ -75,9 +75,10 @@ class ExactStop(Pruner):
 
     For epochs_to_threshold, a trial still below the threshold after as many epochs as the best
     trial needed can at best meet it one epoch later, and one that can at best tie the best trial's
-    epochs loses the tie once it has trained too long to be faster; for time_to_threshold, one that has trained
-    as many seconds as the best trial needed can only meet it later. Unlike median or Hyperband
-    pruning this never discards a possible winner.
+    epochs loses the tie on seconds once it has trained too long; for time_to_threshold, one that has
+    trained as many seconds as the best trial needed can only meet it later. Unlike median or
+    Hyperband pruning this never discards a possible winner (short of a next epoch 10% faster than
+    the trial's fastest so far).
     """
 
     name = "exact"

@@ -65,10 +65,10 @@ class Objective:
             assert stop is not None
             # shortfall is 0 for every trial that reached the threshold, so among those only the
             # epochs, then the seconds, then validation accuracy decide, as in `value`.
-            counts = ["epochs_to_threshold"] if self.name == "epochs_to_threshold" else []
+            epochs = [("epochs_to_threshold", True)] if self.name == "epochs_to_threshold" else []
             return [
                 ("reached_threshold", False),
-                *((c, True) for c in counts),
+                *epochs,
                 ("seconds_to_threshold", True),
                 ("shortfall", True),
                 ("val_accuracy", False),
