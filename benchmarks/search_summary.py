@@ -7,7 +7,8 @@ prints Markdown. The goals, per seed: the default meets the stop rule in at most
 training; it finds fewer epochs to the threshold than every other arm and meets the stop rule in fewer
 training seconds. Then, where the default and optuna TPE without pruning drew the same configurations
 (same sampler, same seed), the epochs each trained on them: what the default's pruning saves with
-identical proposals, and whether it stopped a trial that met the rule.
+identical proposals, and whether it stopped a winner (a trial that met the rule in fewer epochs than
+every trial before it, or in as many and fewer seconds, as the objective ranks them).
 """
 
 from __future__ import annotations
@@ -110,10 +111,15 @@ def same_proposals(seed: int, run: Run, other: Run | None, plain: str = PLAIN_TP
     mine, theirs = mine.head(shared), theirs.head(shared)
     pruned = mine["state"].eq("pruned").to_numpy()
     met = theirs["reached_threshold"].fillna(False).astype(bool).to_numpy()
-    epochs = theirs["epochs_to_threshold"].astype(float).to_numpy()
-    # a trial the default stopped that, trained on, met the rule no later than every trial before it
+    # (epochs, seconds) to the threshold, the objective's order: fewer epochs, then fewer seconds
+    reached = list(
+        zip(theirs["epochs_to_threshold"].astype(float), theirs["seconds_to_threshold"].astype(float), strict=True)
+    )
+    # a trial the default stopped that, trained on, met the rule ahead of every trial before it
     lost = sum(
-        1 for i in range(shared) if pruned[i] and met[i] and all(not met[j] or epochs[i] <= epochs[j] for j in range(i))
+        1
+        for i in range(shared)
+        if pruned[i] and met[i] and all(not met[j] or reached[i] <= reached[j] for j in range(i))
     )
     spent, full = int(mine["epochs_run"].sum()), int(theirs["epochs_run"].sum())
     return (
