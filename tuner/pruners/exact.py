@@ -61,7 +61,7 @@ def tie_reason(trial: Progress, best: Fastest, earliest: float, how: str) -> str
     if not trial.history or math.ceil(earliest - 1e-9) != best.value:
         return None
     fastest_epoch = _EPOCH_MARGIN * min(row.get("seconds", 0.0) for row in trial.history)
-    seconds = trial.fit_seconds + fastest_epoch * (best.value - trial.epoch)
+    seconds = trial.fit_seconds + fastest_epoch * max(best.value - trial.epoch, 0)
     if seconds <= best.seconds:
         return None
     return (
