@@ -153,6 +153,41 @@ def test_the_curve_bound_stops_a_trial_that_can_at_best_tie_and_is_slower() -> N
     assert curve_bound.reason(progress(space, 1, 1.2, 3, seconds=60.0), done) is None
 
 
+def test_the_ladder_stops_trials_at_a_budget_that_doubles_until_one_meets_the_rule() -> None:
+    from tuner.pruners import Ladder
+
+    space = load_space("exercise3")  # 20 epochs: a budget of 5, then 10 after 4 trials missed, then 20
+    ladder = Ladder(space)
+    assert [ladder.budget(n) for n in (0, 3, 4, 7, 8, 100)] == [5, 5, 10, 10, 20, 20]
+    missed = [TrialRecord(n, "pruned", history=curve(0.5, 5)) for n in range(4)]
+    # at the budget without the threshold: stopped, and the reason says why
+    assert ladder.reason(progress(space, 0, 0.5, 5), []) == (
+        "not at the threshold by epoch 5; no trial has met it yet, so the budget is 5 epochs (doubled every 4 trials)"
+    )
+    assert ladder.reason(progress(space, 0, 1.3, 4), []) is None  # on course for epoch 4.3: may meet it at 5
+    # the curve bound says epoch 17.5 at best: stopped at epoch 3, not at 5
+    assert ladder.reason(progress(space, 0, 0.3, 3), []) == (
+        "curve bound at epoch 3: reaches the threshold at epoch 17.5 at best; no trial has met it yet, "
+        "so the budget is 5 epochs (doubled every 4 trials)"
+    )
+    # four trials missed 5 epochs: the budget is 10, so a trial on course for epoch 10 goes on at epoch 5
+    assert ladder.reason(progress(space, 4, 0.55, 5), []) is not None
+    assert ladder.reason(progress(space, 4, 0.55, 5), missed) is None
+    assert ladder.reason(progress(space, 4, 0.55, 10), missed) is not None
+    # eight missed: the whole 20 epochs, as without the ladder
+    eight = missed + [TrialRecord(n, "pruned", history=curve(0.5, 10)) for n in range(4, 8)]
+    assert ladder.reason(progress(space, 8, 0.3, 19), eight) is None
+    # once a trial met the rule, the ladder is done: exact and the curve bound prune against it
+    assert ladder.reason(progress(space, 1, 0.3, 12), [finished(0, 2.0, 14, reached=14)]) is None
+    # the default pruner for a threshold objective has it last; a grid's rows all train to exact's limit
+    from tuner.pruners import default_pruner
+
+    assert default_pruner(space) == "exact+curve+ladder"
+    assert default_pruner(space, grid=True) == "exact+curve"
+    with pytest.raises(CnnTuneError, match="'ladder' needs a threshold objective"):
+        Ladder(load_space("convnet"))
+
+
 def test_a_pruned_trial_is_worth_its_predicted_epochs_and_never_beats_the_incumbent() -> None:
     from tuner.pruners import ranking_value
 

@@ -85,6 +85,8 @@ class PrunerName(str, Enum):
     exact = "exact"
     curve = "curve"
     exact_curve = "exact+curve"
+    exact_curve_ladder = "exact+curve+ladder"
+    ladder = "ladder"
     median = "median"
     hyperband = "hyperband"
     exact_median = "exact+median"

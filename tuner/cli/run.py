@@ -55,7 +55,7 @@ def run(
         help="optuna: tpe, random, grid, qmc, cmaes; keras-tuner: random, bayesian, hyperband, grid.",
     ),
     pruner: PrunerName | None = typer.Option(
-        None, "--pruner", help="Stop hopeless trials early (default: exact+curve for threshold objectives)."
+        None, "--pruner", help="Stop hopeless trials early (default: exact+curve+ladder for threshold objectives)."
     ),
     trials: int | None = typer.Option(
         None, "--trials", help="Finished trials the study should hold (default: the space's)."

@@ -7,6 +7,7 @@ from tuner.pruners.base import Chain, NoPruner, Progress, Pruner, intermediate_v
 from tuner.pruners.curve import CurveBound, predicted_epoch, ranking_value
 from tuner.pruners.exact import ExactStop, fastest, threshold_key
 from tuner.pruners.hyperband import Hyperband
+from tuner.pruners.ladder import Ladder
 from tuner.pruners.median import MedianStop
 from tuner.space import Space
 
@@ -16,6 +17,7 @@ __all__ = [
     "CurveBound",
     "ExactStop",
     "Hyperband",
+    "Ladder",
     "MedianStop",
     "NoPruner",
     "Progress",
@@ -29,14 +31,15 @@ __all__ = [
     "threshold_key",
 ]
 
-PRUNERS: dict[str, type[Pruner]] = {p.name: p for p in (ExactStop, CurveBound, MedianStop, Hyperband, NoPruner)}
+PRUNERS: dict[str, type[Pruner]] = {p.name: p for p in (ExactStop, CurveBound, Ladder, MedianStop, Hyperband, NoPruner)}
 
 
 def default_pruner(space: Space, grid: bool = False) -> str:
-    """Exact stopping with the curve bound for threshold objectives; a grid (a table) trains every row
-    in full; else median."""
+    """For threshold objectives exact stopping with the curve bound and, until a trial meets the stop
+    rule, the epoch budget's ladder (not for a grid, whose every row is a question asked); otherwise
+    median, and a grid (a table) trains every row in full."""
     if space.objective.needs_stop:
-        return "exact+curve"
+        return "exact+curve" if grid else "exact+curve+ladder"
     return "none" if grid else "median"
 
 

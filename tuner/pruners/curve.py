@@ -23,7 +23,7 @@ from tuner.records import TrialRecord
 from tuner.space import Space
 from tuner.space.objectives import epochs_value
 
-__all__ = ["CurveBound", "predicted_epoch", "ranking_value"]
+__all__ = ["CurveBound", "earliest_epoch", "predicted_epoch", "ranking_value"]
 
 _MIN_EPOCHS = 3  # a line through fewer points says too little (through two it was late by 12% once)
 _LATE = 0.95  # the bound: the line's epoch less 5%, for a line that comes late by a few percent
@@ -54,6 +54,13 @@ def predicted_epoch(space: Space, history: Sequence[dict[str, float]], min_epoch
     if slope >= 0:
         return math.inf
     return max(xs[-1], mx + (math.log(target) - my) / slope)
+
+
+def earliest_epoch(space: Space, history: Sequence[dict[str, float]]) -> float | None:
+    """The bound: the earliest epoch a trial can meet the threshold, the line's epoch less the margin
+    (None before the line's third epoch)."""
+    line = predicted_epoch(space, history)
+    return None if line is None else _LATE * line
 
 
 def ranking_value(
@@ -97,10 +104,9 @@ class CurveBound(Pruner):
         self.key = threshold_key(space)
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
-        line = predicted_epoch(self.space, trial.history)
-        if line is None:
+        predicted = earliest_epoch(self.space, trial.history)
+        if predicted is None:
             return None
-        predicted = _LATE * line  # the earliest epoch the trial can meet the threshold
         best = fastest(finished, self.key)
         if self.key == "seconds_to_threshold":
             per_epoch = trial.fit_seconds / max(trial.epoch, 1)
