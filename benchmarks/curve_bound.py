@@ -12,25 +12,29 @@ met the threshold.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuner.pruners import ExactStop, Progress, Pruner, make_pruner, predicted_epoch
+from tuner.pruners import ExactStop, NoPruner, Progress, Pruner, make_pruner, predicted_epoch
 from tuner.records import TrialRecord
 from tuner.runs import load_run
 
 
-def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int, float]], set[int]]:  # type: ignore[no-untyped-def]
-    """({trial: epochs trained}, [(trial, epoch it met the rule, seconds to it)], trials stopped) under `pruner`."""
+def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int, float]], dict[int, str]]:  # type: ignore[no-untyped-def]
+    """({trial: epochs trained}, [(trial, epoch it met the rule, seconds to it)], {trial stopped: why})
+    under `pruner`."""
     space, stop = run.space, run.space.stop
     done: list[TrialRecord] = []
     epochs: dict[int, int] = {}
-    reached, stopped = [], set()
+    reached: list[tuple[int, int, float]] = []
+    stopped: dict[int, str] = {}
+    configs = {int(n): json.loads(c) for n, c in zip(run.trials["trial"], run.trials["config"], strict=True)}
     for number, rows in run.history.sort_values(["trial", "epoch"]).groupby("trial", sort=True):
         history = rows.drop(columns=["trial"]).to_dict("records")
-        progress = Progress(int(number))
+        progress = Progress(int(number), config=configs.get(int(number), {}))
         outcome = TrialRecord(int(number), "pruned", history=[])
         for row in history:
             progress.history.append(row)
@@ -47,8 +51,8 @@ def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int, fl
                 }
                 reached.append((int(number), len(progress.history), seconds))
                 break
-            if pruner.reason(progress, done):
-                stopped.add(int(number))
+            if why := pruner.reason(progress, done):
+                stopped[int(number)] = why
                 break
         done.append(outcome)
     return epochs, reached, stopped
@@ -59,12 +63,18 @@ def main(root: Path) -> None:
     print("|---|---|---|---|---|---|---|")
     ratios: list[float] = []
     totals = [0, 0, 0]
+    frozen = [0, 0, 0]  # trials exact stopped as past their zero rate, epochs that saved, of them that met the rule
     for record in sorted(root.rglob("run.json")):
         run = load_run(record.parent)
         space = run.space
         if not space.objective.needs_stop or space.objective.name != "epochs_to_threshold":
             continue
-        exact_trained, exact_reached, _ = replay(run, ExactStop(space))
+        exact_trained, exact_reached, exact_stopped = replay(run, ExactStop(space))
+        plain_trained, plain_reached, _ = replay(run, NoPruner(space))
+        zero = [n for n, why in exact_stopped.items() if "learning rate reached zero" in why]
+        frozen[0] += len(zero)
+        frozen[1] += sum(plain_trained[n] - exact_trained[n] for n in zero)
+        frozen[2] += len(set(zero) & {n for n, _, _ in plain_reached})
         curve_trained, _, curve_stopped = replay(run, make_pruner("exact+curve", space))
         exact_epochs, curve_epochs = sum(exact_trained.values()), sum(curve_trained.values())
         # a winner: met the rule in fewer epochs than every trial before it did, or in as many and
@@ -74,7 +84,7 @@ def main(root: Path) -> None:
             if best is None or (epoch, seconds) <= best:
                 winners.add(number)
                 best = (epoch, seconds)
-        lost = sorted(winners & curve_stopped)
+        lost = sorted(winners & set(curve_stopped))
         earlier = sum(curve_trained[n] < exact_trained[n] for n in curve_trained)
         totals[0] += exact_epochs
         totals[1] += curve_epochs
@@ -92,6 +102,11 @@ def main(root: Path) -> None:
                 ratios.append(hit / guess)
     saved = 1 - totals[1] / totals[0] if totals[0] else 0.0
     print(f"| **all** | | **{totals[0]}** | **{totals[1]}** | **{saved:.0%}** | | **{totals[2]}** |")
+    print(
+        f"\n`exact` stopped {frozen[0]} trials an epoch after their learning rate reached zero (cosine or one_cycle "
+        f"past its horizon), {frozen[1]} epochs fewer than training them on; of those trials, trained on, "
+        f"{frozen[2]} met the rule."
+    )
     if ratios:
         print(
             f"\nReal epoch to the threshold / the line's epoch (fitted on epochs 1-3), over {len(ratios)} trials "

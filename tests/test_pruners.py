@@ -62,6 +62,30 @@ def test_exact_stops_a_trial_that_can_at_best_tie_the_incumbents_epochs_and_is_s
     )
 
 
+def test_exact_stops_a_trial_an_epoch_after_its_rate_reached_zero() -> None:
+    space = load_space("exercise3")
+    exact = ExactStop(space)
+    cosine = {"lr_schedule": "cosine", "schedule_epochs": 3, "learning_rate": 0.003, "epochs": 20}
+    # the rate is zero from the end of epoch 3; epoch 4 measures the weights as they will stay
+    trial = progress(space, 1, 0.5, 3)
+    trial.config = cosine
+    assert exact.reason(trial, []) is None
+    trial = progress(space, 1, 0.5, 4)
+    trial.config = cosine
+    assert exact.reason(trial, []) == (
+        "not at the threshold by epoch 4: the learning rate reached zero after epoch 3, so the weights no longer change"
+    )
+    assert exact.reason(trial, [finished(0, 2.0, 9, reached=9)]) is not None  # with an incumbent too
+    # a rate that never reaches zero (constant, step) or a longer horizon: nothing to say yet
+    for config in (
+        {**cosine, "lr_schedule": "constant"},
+        {**cosine, "lr_schedule": "step"},
+        {**cosine, "schedule_epochs": 4},
+    ):
+        trial.config = config
+        assert exact.reason(trial, []) is None
+
+
 def test_exact_needs_a_threshold_objective() -> None:
     with pytest.raises(CnnTuneError, match=r"^pruner: 'exact' needs a threshold objective"):
         ExactStop(load_space("course-cnn"))

@@ -33,6 +33,21 @@ def test_one_cycle_warms_up_then_decays_and_step_divides_by_ten() -> None:
     assert step == [0.01] * 5 + [0.001] * 2 + [0.0001]
 
 
+@pytest.mark.parametrize("kind", ["constant", "cosine", "one_cycle", "step"])
+def test_zero_after_is_the_epoch_from_whose_end_the_rate_stays_zero(kind: str) -> None:
+    from tuner.training.schedules import zero_after
+
+    config = {"learning_rate": 0.003, "lr_schedule": kind, "schedule_epochs": 3, "epochs": 8}
+    rates = [rate_at(config, step, STEPS) for step in range(8 * STEPS)]
+    frozen = zero_after(config)
+    if kind in ("constant", "step"):
+        assert frozen is None and min(rates) > 0  # a rate that never reaches zero
+    else:
+        assert frozen == 3 and rates[3 * STEPS - 1] > 0 and set(rates[3 * STEPS :]) == {0.0}
+    # without a horizon a schedule spans the whole run
+    assert zero_after({**config, "schedule_epochs": None}) == (None if frozen is None else 8)
+
+
 @pytest.mark.parametrize("kind", ["cosine", "one_cycle", "step"])
 def test_the_keras_schedule_gives_the_same_rates(kind: str) -> None:
     from tuner.training.schedules import keras_schedule

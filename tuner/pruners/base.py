@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from tuner.records import TrialRecord
 from tuner.space import Space
@@ -16,11 +16,13 @@ __all__ = ["Chain", "NoPruner", "Progress", "Pruner", "intermediate_values"]
 @dataclass
 class Progress:
     """A running trial after its latest epoch: `values[i]` is the objective's intermediate value
-    after epoch i + 1 (in the study's direction), `history` the epoch rows as the trainer logged them."""
+    after epoch i + 1 (in the study's direction), `history` the epoch rows as the trainer logged them,
+    `config` the configuration it trains."""
 
     number: int
     values: list[float] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epoch(self) -> int:

@@ -10,6 +10,7 @@ from tuner.errors import CnnTuneError
 from tuner.pruners.base import Progress, Pruner
 from tuner.records import TrialRecord
 from tuner.space import Space
+from tuner.training.schedules import zero_after
 
 __all__ = ["ExactStop", "Fastest", "fastest", "needs_threshold", "tie_reason"]
 
@@ -91,6 +92,12 @@ class ExactStop(Pruner):
         self.seconds = self.key == "seconds_to_threshold"
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
+        frozen = zero_after(trial.config)
+        if frozen is not None and trial.epoch > frozen:
+            return (
+                f"not at the threshold by epoch {trial.epoch}: the learning rate reached zero after epoch {frozen}, "
+                "so the weights no longer change"
+            )
         best = fastest(finished, self.key)
         if best is None:
             return None

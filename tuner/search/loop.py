@@ -120,7 +120,7 @@ class TrialLoop:
     def run_one(self, proposal: Proposal) -> TrialRecord:
         """Train `proposal`'s configuration, with the pruner after each epoch; its record, told to the engine."""
         started = _now()
-        progress = Progress(proposal.number)
+        progress = Progress(proposal.number, config=dict(proposal.config))
         epochs = int(proposal.config.get("epochs", 1))
         self.observer.trial_started(proposal.number, proposal.config)
 

@@ -4,7 +4,8 @@
 first tenth of the horizon, then cosine to zero) or step (the rate, a tenth of it after half the
 horizon, a hundredth after three quarters). `schedule_epochs` is the horizon (default: every
 epoch); after it the rate stays at its floor. `rate_at` gives the rate at a step in plain Python,
-and `keras_schedule` the same function for the Keras optimizer.
+and `keras_schedule` the same function for the Keras optimizer. `zero_after` says when a schedule's rate
+has reached zero for good (the weights stop changing; a pruner stops such a trial).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["SCHEDULES", "keras_schedule", "rate_at"]
+__all__ = ["SCHEDULES", "keras_schedule", "rate_at", "zero_after"]
 
 SCHEDULES = ("constant", "cosine", "one_cycle", "step")
 _WARMUP = 0.1  # one_cycle's share of the horizon spent warming up
@@ -25,6 +26,14 @@ def _horizon(config: dict[str, Any], steps_per_epoch: int) -> int:
 
 def _warmup(horizon: int) -> int:
     return max(1, round(_WARMUP * horizon))
+
+
+def zero_after(config: dict[str, Any]) -> int | None:
+    """The epoch at whose end `config`'s rate reaches zero and stays there (cosine and one_cycle, at
+    the end of their horizon), or None for a schedule that keeps a rate (constant, step)."""
+    if config.get("lr_schedule", "constant") not in ("cosine", "one_cycle"):
+        return None
+    return int(config.get("schedule_epochs") or config.get("epochs") or 1)
 
 
 def rate_at(config: dict[str, Any], step: int, steps_per_epoch: int) -> float:
