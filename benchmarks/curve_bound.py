@@ -58,10 +58,17 @@ def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int, fl
     return epochs, reached, stopped
 
 
+def concordant(estimates: list[tuple[int, float, float]], column: int) -> float:
+    """The share of pairs of trials with different real epochs that `column`'s estimate orders alike."""
+    pairs = [(a, b) for i, a in enumerate(estimates) for b in estimates[i + 1 :] if a[0] != b[0]]
+    return sum((a[0] - b[0]) * (a[column] - b[column]) > 0 for a, b in pairs) / max(len(pairs), 1)
+
+
 def main(root: Path) -> None:
     print("| run | trials | epochs, exact | epochs, exact+curve | saved | stopped earlier | winners lost |")
     print("|---|---|---|---|---|---|---|")
     ratios: list[float] = []
+    estimates: list[tuple[int, float, float]] = []  # (real epoch, the line's, the recent trend's) at epoch 3
     totals = [0, 0, 0]
     frozen = [0, 0, 0]  # trials exact stopped as past their zero rate, epochs that saved, of them that met the rule
     for record in sorted(root.rglob("run.json")):
@@ -98,8 +105,10 @@ def main(root: Path) -> None:
             history = rows.sort_values("epoch").to_dict("records")
             hit = next((i + 1 for i, r in enumerate(history) if space.stop.reached(r.get(space.stop.metric))), None)
             guess = predicted_epoch(space, history[:3])
-            if hit is not None and hit > 3 and guess:
+            trend = predicted_epoch(space, history[:3], last=2)
+            if hit is not None and hit > 3 and guess and trend:
                 ratios.append(hit / guess)
+                estimates.append((hit, guess, trend))
     saved = 1 - totals[1] / totals[0] if totals[0] else 0.0
     print(f"| **all** | | **{totals[0]}** | **{totals[1]}** | **{saved:.0%}** | | **{totals[2]}** |")
     print(
@@ -112,6 +121,14 @@ def main(root: Path) -> None:
             f"\nReal epoch to the threshold / the line's epoch (fitted on epochs 1-3), over {len(ratios)} trials "
             f"that met it after epoch 3: min {min(ratios):.2f}, median {sorted(ratios)[len(ratios) // 2]:.2f}, "
             f"max {max(ratios):.2f} (below 1 would mean the line was late)."
+        )
+        trend_ratios = sorted(hit / trend for hit, _, trend in estimates)
+        print(
+            f"\nWhat a pruned trial is told (`ranking_value`) is the recent trend's epoch instead, the line through "
+            f"the last two epochs: real / that at epoch 3: min {trend_ratios[0]:.2f}, median "
+            f"{trend_ratios[len(trend_ratios) // 2]:.2f}, max {trend_ratios[-1]:.2f}; pairs of trials it orders as "
+            f"their real epochs do: {concordant(estimates, 2):.0%} (the line through every epoch: "
+            f"{concordant(estimates, 1):.0%})."
         )
 
 

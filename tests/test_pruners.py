@@ -213,7 +213,7 @@ def test_the_ladder_stops_trials_at_a_budget_that_doubles_until_one_meets_the_ru
 
 
 def test_a_pruned_trial_is_worth_its_predicted_epochs_and_never_beats_the_incumbent() -> None:
-    from tuner.pruners import ranking_value
+    from tuner.pruners import predicted_epoch, ranking_value
 
     space = load_space("exercise3")
     done = [finished(0, 2.0, 4, reached=8)]
@@ -223,6 +223,12 @@ def test_a_pruned_trial_is_worth_its_predicted_epochs_and_never_beats_the_incumb
     incumbent = 8 + 8 / (8 + 60)  # the objective's value of 8 epochs in 8 s
     assert ranking_value(space, {}, fast, done) == round(incumbent + 0.001, 3)
     assert space.objective.value(done[0].result, space.stop) == pytest.approx(incumbent)
+    # a flattening curve: the bound's line through every epoch says 4.3, the recent trend (the line
+    # through the last two epochs) 5.3: the estimate is the trend's, epoch 6 at best, after 6 s
+    flattening = [{"accuracy": a, "seconds": 1.0} for a in (0.9, 0.98, 0.99)]
+    assert predicted_epoch(space, flattening) == pytest.approx(4.27, abs=0.01)
+    assert predicted_epoch(space, flattening, last=2) == pytest.approx(5.32, abs=0.01)
+    assert ranking_value(space, {}, flattening, []) == round(6 + 6 / (6 + 60), 3)
     hopeless = curve(0.05, 3)  # predicted after the 20-epoch budget: ranked as a trial that never met it
     result = {"reached_threshold": False, "best_stop_metric": hopeless[-1]["accuracy"], "val_accuracy": 0.9}
     assert ranking_value(space, result, hopeless, done) > 1000
