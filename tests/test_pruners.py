@@ -183,6 +183,10 @@ def test_the_ladder_stops_trials_at_a_budget_that_doubles_until_one_meets_the_ru
     space = load_space("exercise3")  # 20 epochs: a budget of 5, then 10 after 4 trials missed, then 20
     ladder = Ladder(space)
     assert [ladder.budget(n) for n in (0, 3, 4, 7, 8, 100)] == [5, 5, 10, 10, 20, 20]
+    # a quarter of the epochs, but at least 3: a 10-epoch space starts at 3, a 3-epoch one has no ladder
+    assert [Ladder(space.with_max_epochs(e)).budget(0) for e in (10, 3)] == [3, 3]
+    short = space.with_max_epochs(3)
+    assert Ladder(short).reason(progress(short, 0, 0.1, 3), []) is None
     missed = [TrialRecord(n, "pruned", history=curve(0.5, 5)) for n in range(4)]
     # at the budget without the threshold: stopped, and the reason says why
     assert ladder.reason(progress(space, 0, 0.5, 5), []) == (

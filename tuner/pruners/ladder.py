@@ -1,5 +1,5 @@
-"""An epoch budget before any trial meets the stop rule: a quarter of the epochs at first, doubled after
-every few trials that missed it.
+"""An epoch budget before any trial meets the stop rule: a quarter of the epochs at first (at least 3),
+doubled after every few trials that missed it.
 
 `exact` and the curve bound prune against the fastest trial that met the stop rule; before there is
 one they have nothing to prune against (the curve bound only against the last epoch), so a search
@@ -29,16 +29,17 @@ from tuner.space import Space
 __all__ = ["Ladder"]
 
 RUNG = 4  # trials that miss a budget before it doubles
+FIRST = 3  # the smallest budget: the curve bound's first look, and less says little about a trial
 
 
 class Ladder(Pruner):
     """Before any trial met the stop rule, stop a trial that cannot meet it within the epoch budget:
-    a quarter of the space's epochs, doubled after every `RUNG` finished trials."""
+    a quarter of the space's epochs (at least `FIRST`), doubled after every `RUNG` finished trials."""
 
     name = "ladder"
     description = (
         "before any trial meets the threshold, stop trials at an epoch budget that starts at a quarter "
-        f"of the epochs and doubles every {RUNG} trials"
+        f"of the epochs (at least {FIRST}) and doubles every {RUNG} trials"
     )
 
     def __init__(self, space: Space) -> None:
@@ -49,7 +50,7 @@ class Ladder(Pruner):
 
     def budget(self, missed: int) -> int:
         """The epoch budget after `missed` finished trials, none of which met the stop rule."""
-        first = math.ceil(self.epochs / 4)
+        first = max(FIRST, math.ceil(self.epochs / 4))
         return min(self.epochs, first * 2 ** (missed // RUNG))
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
