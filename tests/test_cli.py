@@ -146,8 +146,11 @@ def test_compare_command(tmp_path: Path, tiny_data: Path) -> None:
 
     from tuner.search import run_search
 
-    for name in ("a", "b"):
-        run_search(make_settings(space="exercise3", out=tmp_path, trials=2, name=name), run_trial=scripted_runner())
+    for name in ("a", "b"):  # a fast learner: the first start configuration meets the rule by its horizon
+        run_search(
+            make_settings(space="exercise3", out=tmp_path, trials=2, name=name),
+            run_trial=scripted_runner(speed=lambda c: 2.0),
+        )
     result = invoke("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "md")
     assert result.exit_code == 0, result.output
     assert "| figure | a | b |" in result.stdout and "| trials_to_first_reached | 1 | 1 |" in result.stdout

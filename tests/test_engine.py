@@ -228,7 +228,10 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
     [
         ({"engine": "sklearn"}, r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),
         ({"algorithm": "annealing"}, r"unknown algorithm 'annealing' for engine optuna; choose from: cmaes, grid"),
-        ({"pruner": "eager"}, r"^pruner: unknown pruner 'eager'; choose from: curve, exact, hyperband, median, none"),
+        (
+            {"pruner": "eager"},
+            r"^pruner: unknown pruner 'eager'; choose from: curve, exact, hyperband, ladder, median, none",
+        ),
         ({"trials": 0}, r"^trials: must be at least 1, got 0"),
         ({"timeout": -1.0}, r"^timeout: must be a positive number of seconds"),
         ({"space": "course-cnn", "pruner": "exact"}, r"^pruner: 'exact' needs a threshold objective"),

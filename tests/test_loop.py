@@ -44,7 +44,7 @@ def test_an_engine_of_one_small_file_runs_the_shared_loop(tmp_path: Path, tiny_d
 def test_the_loop_stops_when_found_and_after_failures_in_a_row(
     tmp_path: Path, tiny_data: Path, plain_random: str
 ) -> None:
-    runner = scripted_runner()
+    runner = scripted_runner(speed=lambda c: 2.0)  # at the threshold by epoch 3, within any horizon
     run_search(
         make_settings(space="exercise3", out=tmp_path, trials=20, engine=plain_random, stop_when_found=True),
         run_trial=runner,

@@ -180,7 +180,7 @@ def test_the_curve_bound_stops_a_trial_that_can_at_best_tie_and_is_slower() -> N
 def test_the_ladder_stops_trials_at_a_budget_that_doubles_until_one_meets_the_rule() -> None:
     from tuner.pruners import Ladder
 
-    space = load_space("exercise3")  # 20 epochs: a budget of 5, then 10 after 4 trials missed, then 20
+    space = load_space("exercise3").without_start()  # 20 epochs: a budget of 5, 10 after 4 trials missed, 20
     ladder = Ladder(space)
     assert [ladder.budget(n) for n in (0, 3, 4, 7, 8, 100)] == [5, 5, 10, 10, 20, 20]
     # a quarter of the epochs, but at least 3: a 10-epoch space starts at 3, a 3-epoch one has no ladder
@@ -205,6 +205,10 @@ def test_the_ladder_stops_trials_at_a_budget_that_doubles_until_one_meets_the_ru
     # eight missed: the whole 20 epochs, as without the ladder
     eight = missed + [TrialRecord(n, "pruned", history=curve(0.5, 10)) for n in range(4, 8)]
     assert ladder.reason(progress(space, 8, 0.3, 19), eight) is None
+    # a start configuration (exercise3 has two: trials 0 and 1) is the user's question: it trains on
+    with_start = Ladder(load_space("exercise3"))
+    assert with_start.reason(progress(space, 1, 0.5, 5), []) is None
+    assert with_start.reason(progress(space, 2, 0.5, 5), []) is not None
     # once a trial met the rule, the ladder is done: exact and the curve bound prune against it
     assert ladder.reason(progress(space, 1, 0.3, 12), [finished(0, 2.0, 14, reached=14)]) is None
     # the default pruner for a threshold objective has it last; a grid's rows all train to exact's limit
@@ -236,6 +240,12 @@ def test_a_pruned_trial_is_worth_its_predicted_epochs_and_never_beats_the_incumb
     hopeless = curve(0.05, 3)  # predicted after the 20-epoch budget: ranked as a trial that never met it
     result = {"reached_threshold": False, "best_stop_metric": hopeless[-1]["accuracy"], "val_accuracy": 0.9}
     assert ranking_value(space, result, hopeless, done) > 1000
+    # a trial whose rate reached zero (a 3-epoch cosine, stopped at epoch 4) never meets it: the same,
+    # however steep its last two epochs (the fourth measures the final weights, not a running mean)
+    steep = [{"accuracy": a, "seconds": 1.0} for a in (0.98, 0.99, 0.995, 0.9975)]
+    cosine = {"lr_schedule": "cosine", "schedule_epochs": 3}
+    assert ranking_value(space, {}, steep, done) < 10
+    assert ranking_value(space, result, steep, done, cosine) == space.objective.value(result, space.stop) > 1000
 
 
 def test_pruned_trials_carry_their_ranking_value_in_the_optuna_study(tmp_path, tiny_data) -> None:  # type: ignore[no-untyped-def]
@@ -283,3 +293,30 @@ def test_a_search_keeps_the_fastest_of_equal_epochs_and_stops_the_slower_ones(en
     assert pruned["fail_reason"].str.contains("meets the threshold at epoch 4 at best").all()
     board = run.leaderboard()
     assert board.iloc[0]["seconds_to_threshold"] == complete["seconds_to_threshold"].min()
+
+
+@pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
+def test_a_search_climbs_the_ladder_until_a_trial_meets_the_rule(engine: str, tmp_path, tiny_data) -> None:  # type: ignore[no-untyped-def]
+    from conftest import make_settings, scripted_runner
+
+    from tuner.runs.reader import load_run
+    from tuner.search import run_search
+
+    # every trial needs 10 epochs (the line says 9.2, the bound 8.7): past the first budget of 5
+    runner = scripted_runner(speed=lambda c: 0.6)
+    pruner = None if engine == "optuna" else "exact+curve+ladder"  # optuna's default; keras-tuner's is none
+    settings = make_settings(
+        space="exercise3", out=tmp_path, trials=6, engine=engine, algorithm="random", seed=1, no_start=True,
+        pins=["lr_schedule=constant"], pruner=pruner,
+    )  # fmt: skip
+    run = load_run(run_search(settings, run_trial=runner).store.path)
+    assert run.record["pruner"] == "exact+curve+ladder"
+    trials = run.trials.sort_values("trial").set_index("trial")
+    # the first four stop at epoch 3, where the bound already comes after the budget of 5 epochs
+    first = trials.loc[0:3]
+    assert first["state"].eq("pruned").all() and first["epochs_run"].eq(3).all()
+    assert first["fail_reason"].str.endswith("the budget is 5 epochs (doubled every 4 trials)").all()
+    assert first["value"].between(10, 11).all()  # told as worth about 10 epochs, not as a miss
+    # then the budget is 10: the fifth trial meets the rule at epoch 10, and the ladder is done
+    assert trials.loc[4, "state"] == "complete" and trials.loc[4, "epochs_to_threshold"] == 10
+    assert trials.loc[5, "state"] == "complete"

@@ -22,6 +22,7 @@ from tuner.pruners.exact import fastest, needs_threshold, threshold_key, tie_rea
 from tuner.records import TrialRecord
 from tuner.space import Space
 from tuner.space.objectives import epochs_value
+from tuner.training.schedules import zero_after
 
 __all__ = ["CurveBound", "earliest_epoch", "predicted_epoch", "ranking_value"]
 
@@ -68,11 +69,16 @@ def earliest_epoch(space: Space, history: Sequence[dict[str, float]]) -> float |
 
 
 def ranking_value(
-    space: Space, result: dict[str, Any], history: Sequence[dict[str, float]], finished: Sequence[TrialRecord]
+    space: Space,
+    result: dict[str, Any],
+    history: Sequence[dict[str, float]],
+    finished: Sequence[TrialRecord],
+    config: dict[str, Any] | None = None,
 ) -> float:
     """What a pruned trial of a threshold objective is worth to a sampler: its predicted epochs and
     seconds to the threshold, and always worse than the fastest trial so far. One predicted to miss
-    the epoch budget is worth what a complete trial that missed the threshold is worth.
+    the epoch budget, or whose learning rate reached zero (`config`'s schedule), is worth what a
+    complete trial that missed the threshold is worth: trained on, that is what it would have been.
 
     The prediction is the line through its last two epochs, the curve's recent trend: an estimate,
     not the bound, since a sampler compares it with the epochs complete trials really needed. On
@@ -82,7 +88,8 @@ def ranking_value(
     predicted = predicted_epoch(space, history, min_epochs=2, last=2)
     epochs = len(history)
     predicted = float(epochs + 1) if predicted is None else max(predicted, float(epochs + 1))
-    if predicted > space.max_epochs():
+    frozen = zero_after(config or {})
+    if predicted > space.max_epochs() or (frozen is not None and epochs > frozen):
         return space.objective.value(result, space.stop)
     key = threshold_key(space)
     per_epoch = sum(row.get("seconds", 0.0) for row in history) / max(epochs, 1)

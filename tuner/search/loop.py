@@ -165,7 +165,7 @@ class TrialLoop:
         if result.state == "complete":
             value = self.space.objective.value(data, self.space.stop)
         elif result.state == "pruned" and self.space.objective.needs_stop:
-            value = ranking_value(self.space, data, history, self.finished_trials())
+            value = ranking_value(self.space, data, history, self.finished_trials(), proposal.config)
         return TrialRecord(
             trial=proposal.number,
             state=result.state,
