@@ -1,9 +1,12 @@
 """The search benchmark over every seed: one row per arm and seed, then the goal checked per seed.
 
-    python benchmarks/search_summary.py reports/search-benchmark
+    python benchmarks/search_summary.py reports/search-benchmark [EARLIER ...]
 
 reads OUT/seed-N/<arm>/ (what `SEED=N benchmarks/engines_exercise3.sh SECONDS OUT/seed-N` wrote) and
-prints Markdown. The goals, per seed: the default meets the stop rule in at most 4 epochs and 25 s of
+prints Markdown. An arm rerun alone (ARMS=default-nostart) is compared with the other arms of EARLIER
+runs of the benchmark: an arm missing from the first folder is taken from the next that has it.
+
+The goals, per seed: the default meets the stop rule in at most 4 epochs and 25 s of
 training; it finds fewer epochs to the threshold than every other arm and meets the stop rule in fewer
 training seconds. Then, where the default and optuna TPE without pruning drew the same configurations
 (same sampler, same seed), the epochs each trained on them: what the default's pruning saves with
@@ -40,19 +43,24 @@ PLAIN_TPE = "optuna-tpe-none"  # the arm that draws what the default draws, with
 GOAL = f"at most {GOAL_EPOCHS} epochs and {GOAL_SECONDS:.0f} s"
 
 
-def table(root: Path) -> tuple[pd.DataFrame, dict[tuple[int, str], Run]]:
-    """One compare row per arm and seed, and the runs themselves by (seed, run name)."""
+def table(roots: list[Path]) -> tuple[pd.DataFrame, dict[tuple[int, str], Run]]:
+    """One compare row per arm and seed, and the runs themselves by (seed, run name); an arm comes from
+    the first of `roots` that has it for that seed."""
+    found: dict[int, dict[str, Path]] = {}
+    for root in roots:
+        for folder in sorted(root.glob("seed-*")):
+            arms = found.setdefault(int(folder.name.removeprefix("seed-")), {})
+            for record in sorted(folder.glob("*/run.json")):
+                arms.setdefault(record.parent.name, record.parent)
     frames, loaded = [], {}
-    for folder in sorted(root.glob("seed-*")):
-        seed = int(folder.name.removeprefix("seed-"))
-        runs = [load_run(p.parent) for p in sorted(folder.glob("*/run.json"))]
-        if runs:
-            frame = compare_frame(runs)
-            frame.insert(0, "seed", seed)
-            frames.append(frame)
-            loaded.update({(seed, run): r for run, r in zip(frame["run"], runs, strict=True)})
+    for seed, arms in sorted(found.items()):
+        runs = [load_run(arms[name]) for name in sorted(arms)]
+        frame = compare_frame(runs)
+        frame.insert(0, "seed", seed)
+        frames.append(frame)
+        loaded.update({(seed, run): r for run, r in zip(frame["run"], runs, strict=True)})
     if not frames:
-        raise SystemExit(f"{root}: no seed-N/<run>/ folders")
+        raise SystemExit(f"{', '.join(map(str, roots))}: no seed-N/<run>/ folders")
     return pd.concat(frames, ignore_index=True), loaded
 
 
@@ -129,8 +137,8 @@ def same_proposals(seed: int, run: Run, other: Run | None, plain: str = PLAIN_TP
 
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "reports/search-benchmark")
-    frame, runs = table(root)
+    roots = [Path(a) for a in sys.argv[1:]] or [Path("reports/search-benchmark")]
+    frame, runs = table(roots)
     shown = frame[["seed", "run", *_SHOWN]].rename(columns=_SHOWN)
     shown = shown.sort_values(["seed", "run"]).astype(object)
     for column in _SHOWN.values():
