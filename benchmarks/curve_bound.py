@@ -6,8 +6,10 @@ order (identical proposals), replayed under `exact` alone and under `exact+curve
 For each run whose objective has a threshold: the epochs each arm trains, the trials the curve bound
 stops earlier, and the winners it loses (a trial that met the stop rule before the incumbent's epoch,
 or at it in fewer training seconds, under `exact`, but that the bound stopped first; the goal is none).
-Also how early the log-linear line fitted on the first three epochs predicts the epoch a trial really
-met the threshold.
+Also: the trials `exact` stops an epoch after their learning rate reached zero, replayed against no
+pruning (how many of them met the rule when trained on: the goal is none); how early the log-linear
+line fitted on the first three epochs predicts the epoch a trial really met the threshold; and the
+same for the line through epochs 2-3, the recent trend a pruned trial is told to the sampler as.
 """
 
 from __future__ import annotations
