@@ -15,6 +15,7 @@ same for the line through epochs 2-3, the recent trend a pruned trial is told to
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -23,6 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tuner.pruners import ExactStop, NoPruner, Progress, Pruner, make_pruner, predicted_epoch
 from tuner.records import TrialRecord
 from tuner.runs import load_run
+from tuner.training.schedules import zero_after
+
+
+def trial_configs(run) -> dict[int, dict]:  # type: ignore[no-untyped-def]
+    """{trial: the configuration it trained}."""
+    return {int(n): json.loads(c) for n, c in zip(run.trials["trial"], run.trials["config"], strict=True)}
 
 
 def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int, float]], dict[int, str]]:  # type: ignore[no-untyped-def]
@@ -33,7 +40,7 @@ def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int, fl
     epochs: dict[int, int] = {}
     reached: list[tuple[int, int, float]] = []
     stopped: dict[int, str] = {}
-    configs = {int(n): json.loads(c) for n, c in zip(run.trials["trial"], run.trials["config"], strict=True)}
+    configs = trial_configs(run)
     for number, rows in run.history.sort_values(["trial", "epoch"]).groupby("trial", sort=True):
         history = rows.drop(columns=["trial"]).to_dict("records")
         progress = Progress(int(number), config=configs.get(int(number), {}))
@@ -80,7 +87,9 @@ def main(root: Path) -> None:
             continue
         exact_trained, exact_reached, exact_stopped = replay(run, ExactStop(space))
         plain_trained, plain_reached, _ = replay(run, NoPruner(space))
-        zero = [n for n, why in exact_stopped.items() if "learning rate reached zero" in why]
+        # stopped past the epoch their rate reached zero: exact asks that first, so that was the reason
+        configs = trial_configs(run)
+        zero = [n for n in exact_stopped if exact_trained[n] > (zero_after(configs.get(n, {})) or math.inf)]
         frozen[0] += len(zero)
         frozen[1] += sum(plain_trained[n] - exact_trained[n] for n in zero)
         frozen[2] += len(set(zero) & {n for n, _, _ in plain_reached})

@@ -19,9 +19,13 @@ SCHEDULES = ("constant", "cosine", "one_cycle", "step")
 _WARMUP = 0.1  # one_cycle's share of the horizon spent warming up
 
 
+def _horizon_epochs(config: dict[str, Any]) -> int:
+    """The schedule's horizon in epochs: `schedule_epochs`, else the whole run."""
+    return int(config.get("schedule_epochs") or config.get("epochs") or 1)
+
+
 def _horizon(config: dict[str, Any], steps_per_epoch: int) -> int:
-    epochs = int(config.get("schedule_epochs") or config.get("epochs") or 1)
-    return max(1, epochs * steps_per_epoch)
+    return max(1, _horizon_epochs(config) * steps_per_epoch)
 
 
 def _warmup(horizon: int) -> int:
@@ -33,7 +37,7 @@ def zero_after(config: dict[str, Any]) -> int | None:
     the end of their horizon), or None for a schedule that keeps a rate (constant, step)."""
     if config.get("lr_schedule", "constant") not in ("cosine", "one_cycle"):
         return None
-    return int(config.get("schedule_epochs") or config.get("epochs") or 1)
+    return _horizon_epochs(config)
 
 
 def rate_at(config: dict[str, Any], step: int, steps_per_epoch: int) -> float:
