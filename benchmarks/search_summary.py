@@ -12,6 +12,10 @@ training seconds. Then, where the default and optuna TPE without pruning drew th
 (same sampler, same seed), the epochs each trained on them: what the default's pruning saves with
 identical proposals, and whether it stopped a winner (a trial that met the rule in fewer epochs than
 every trial before it, or in as many and fewer seconds, as the objective ranks them).
+
+Last, the search over time: the training seconds each arm spent until a trial met the rule within E
+epochs, for each E. Seconds to a first success counts a trial that met the rule in 16 epochs as much as
+one that met it in 4; this table shows how soon each arm had an answer of each quality.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ _SHOWN = {
 GOAL_EPOCHS, GOAL_SECONDS = 4, 25.0
 PLAIN_TPE = "optuna-tpe-none"  # the arm that draws what the default draws, without pruning
 GOAL = f"at most {GOAL_EPOCHS} epochs and {GOAL_SECONDS:.0f} s"
+WITHIN = (8, 6, 5, 4, 3)  # the answers' epochs the search-over-time table follows
 
 
 def table(roots: list[Path]) -> tuple[pd.DataFrame, dict[tuple[int, str], Run]]:
@@ -136,6 +141,32 @@ def same_proposals(seed: int, run: Run, other: Run | None, plain: str = PLAIN_TP
     )
 
 
+def seconds_to_within(trials: pd.DataFrame, epochs: int) -> float | None:
+    """Training seconds spent, in trial order, up to and including the first trial that met the stop rule
+    within `epochs` epochs (None if none did)."""
+    ordered = trials.sort_values("trial")
+    met = ordered["reached_threshold"].fillna(False).astype(bool) & (
+        ordered["epochs_to_threshold"].astype(float) <= epochs
+    )
+    if not met.any():
+        return None
+    spent = ordered["fit_seconds"].fillna(0).cumsum()
+    return float(spent[met].iloc[0])
+
+
+def over_time(frame: pd.DataFrame, runs: dict[tuple[int, str], Run]) -> pd.DataFrame:
+    """Per seed and arm, the seconds until an answer within each of WITHIN epochs ("-": none in the run)."""
+    rows = []
+    for seed, name in zip(frame["seed"], frame["run"], strict=True):
+        trials = runs[int(seed), str(name)].trials
+        row: dict[str, object] = {"seed": int(seed), "run": name}
+        for epochs in WITHIN:
+            seconds = seconds_to_within(trials, epochs)
+            row[f"s to <= {epochs} epochs"] = "-" if seconds is None else f"{seconds:.1f}"
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["seed", "run"])
+
+
 def main() -> None:
     roots = [Path(a) for a in sys.argv[1:]] or [Path("reports/search-benchmark")]
     frame, runs = table(roots)
@@ -156,6 +187,10 @@ def main() -> None:
         lines += [fastest_within(seed, run), same_proposals(seed, run, runs.get((seed, PLAIN_TPE)))]
     for line in filter(None, lines):
         print(f"- {line}")
+    print()
+    print("Training seconds until a trial met the rule within E epochs:")
+    print()
+    print(to_markdown(over_time(frame, runs)))
 
 
 if __name__ == "__main__":
