@@ -82,7 +82,7 @@ def run(
     steps_per_execution: int | None = typer.Option(
         None,
         "--steps-per-execution",
-        help="Training steps per compiled call: same numbers, less dispatch (default: 32 on a GPU, else 1).",
+        help="Training steps per compiled call: same numbers, less dispatch (default: 32; 1 on PyTorch).",
     ),
     tensorboard: Path | None = typer.Option(
         None, "--tensorboard", help="Write TensorBoard logs here: each trial's epochs and an HParams table."

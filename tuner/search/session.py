@@ -129,8 +129,7 @@ def run_search(
         )
     )
     # Spawned workers take the settings as decided here; hosts joining a shared study decide alike.
-    on_gpu = any(placement.device != "cpu" for placement in placements)
-    settings = replace(settings, training=settings.training.on_devices(on_gpu))
+    settings = replace(settings, training=settings.training.decided())
     if len(placements) > 1 and engine.name != "optuna":
         raise CnnTuneError("parallel trials share an optuna study; use the optuna engine", field="workers")
     if placements:  # this process is the first worker: its place holds before anything loads Keras

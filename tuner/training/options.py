@@ -6,11 +6,12 @@ from dataclasses import dataclass, field, replace
 
 from tuner.training.backend import default_backend
 
-__all__ = ["GPU_STEPS_PER_EXECUTION", "TrainingOptions"]
+__all__ = ["STEPS_PER_EXECUTION", "TrainingOptions"]
 
-# On a GPU a small model's step is mostly dispatch: 32 steps per call made the course's model's
-# epoch 0.68x as long on an H100 with JAX (reports/gpu.md). On the CPU it measured no faster.
-GPU_STEPS_PER_EXECUTION = 32
+# A small model's step is mostly dispatch: 32 steps per call made the course's model's epoch 0.68x
+# as long on an H100 with JAX (reports/gpu.md), and exercise3's models' epochs 0.64-0.85x as long on
+# the 2-core CPU with TensorFlow (reports/benchmarks.md), with the same numbers.
+STEPS_PER_EXECUTION = 32
 
 
 @dataclass(frozen=True)
@@ -19,25 +20,24 @@ class TrainingOptions:
     tensorflow); `xla`: compile the training step with XLA (JAX always does; PyTorch: torch.compile);
     `mixed_precision`: train in mixed_float16 (GPUs); `steps_per_execution`: training steps Keras
     runs per call into the compiled function (the numbers are the same; a small model's epoch gets
-    faster as dispatch is paid less often; PyTorch takes only 1; None: decided by `on_devices`)."""
+    faster as dispatch is paid less often; PyTorch takes only 1; None: decided by `decided`)."""
 
     xla: bool = False
     mixed_precision: bool = False
     steps_per_execution: int | None = None
     backend: str = field(default_factory=default_backend)
 
-    def on_devices(self, gpu: bool) -> TrainingOptions:
-        """These options with what was left to the devices decided: `steps_per_execution`
-        GPU_STEPS_PER_EXECUTION on a GPU (1 on PyTorch, which takes no other), else 1."""
-        if self.steps_per_execution is not None:
-            return self
-        steps = GPU_STEPS_PER_EXECUTION if gpu and self.backend != "torch" else 1
-        return replace(self, steps_per_execution=steps)
+    def decided(self) -> TrainingOptions:
+        """These options with what was left open decided: `steps_per_execution` STEPS_PER_EXECUTION,
+        on a GPU or the CPU alike (1 on PyTorch, which takes no other)."""
+        return replace(self, steps_per_execution=self.steps)
 
     @property
     def steps(self) -> int:
-        """Steps per execution as Keras takes it (1 while undecided)."""
-        return self.steps_per_execution or 1
+        """Steps per execution as Keras takes it: what was asked, else STEPS_PER_EXECUTION (PyTorch: 1)."""
+        if self.steps_per_execution is not None:
+            return self.steps_per_execution
+        return 1 if self.backend == "torch" else STEPS_PER_EXECUTION
 
     @property
     def jit_compile(self) -> bool:
