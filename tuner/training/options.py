@@ -9,7 +9,7 @@ from tuner.training.backend import default_backend
 __all__ = ["STEPS_PER_EXECUTION", "TrainingOptions"]
 
 # A small model's step is mostly dispatch: 32 steps per call made the course's model's epoch 0.68x
-# as long on an H100 with JAX (reports/gpu.md), and exercise3's models' epochs 0.64-0.85x as long on
+# as long on an H100 with JAX (reports/gpu.md), and exercise3's models' epochs 0.75-1.0x as long on
 # the 2-core CPU with TensorFlow (reports/benchmarks.md), with the same numbers.
 STEPS_PER_EXECUTION = 32
 
