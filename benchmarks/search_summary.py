@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from tuner import load_run
-from tuner.reports import compare_frame
+from tuner.reports import compare_frame, first_reached
 from tuner.reports.render import format_value, to_markdown
 from tuner.runs import Run
 
@@ -141,19 +141,6 @@ def same_proposals(seed: int, run: Run, other: Run | None, plain: str = PLAIN_TP
     )
 
 
-def seconds_to_within(trials: pd.DataFrame, epochs: int) -> float | None:
-    """Training seconds spent, in trial order, up to and including the first trial that met the stop rule
-    within `epochs` epochs (None if none did)."""
-    ordered = trials.sort_values("trial")
-    met = ordered["reached_threshold"].fillna(False).astype(bool) & (
-        ordered["epochs_to_threshold"].astype(float) <= epochs
-    )
-    if not met.any():
-        return None
-    spent = ordered["fit_seconds"].fillna(0).cumsum()
-    return float(spent[met].iloc[0])
-
-
 def over_time(frame: pd.DataFrame, runs: dict[tuple[int, str], Run]) -> pd.DataFrame:
     """Per seed and arm, the seconds until an answer within each of WITHIN epochs ("-": none in the run)."""
     rows = []
@@ -161,7 +148,7 @@ def over_time(frame: pd.DataFrame, runs: dict[tuple[int, str], Run]) -> pd.DataF
         trials = runs[int(seed), str(name)].trials
         row: dict[str, object] = {"seed": int(seed), "run": name}
         for epochs in WITHIN:
-            seconds = seconds_to_within(trials, epochs)
+            seconds = first_reached(trials, within=epochs)[2]
             row[f"s to <= {epochs} epochs"] = "-" if seconds is None else f"{seconds:.1f}"
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["seed", "run"])

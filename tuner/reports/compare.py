@@ -9,13 +9,17 @@ import pandas as pd
 
 from tuner.reports.render import format_value
 
-__all__ = ["compare_frame", "side_by_side"]
+__all__ = ["compare_frame", "first_reached", "side_by_side"]
 
 
-def _first_reached(trials: pd.DataFrame) -> tuple[int | None, int | None, float | None]:
-    """(trials run, epochs trained, fit seconds spent) up to and including the first trial that met the stop rule."""
+def first_reached(trials: pd.DataFrame, within: float = float("inf")) -> tuple[int | None, int | None, float | None]:
+    """(trials run, epochs trained, fit seconds spent) up to and including the first trial that met the stop rule
+    (in at most `within` epochs)."""
     ordered = trials.sort_values("trial")
-    reached = ordered["reached_threshold"].fillna(False).astype(bool).tolist()
+    met = ordered["reached_threshold"].fillna(False).astype(bool)
+    if within != float("inf"):
+        met &= ordered["epochs_to_threshold"].astype(float) <= within
+    reached = met.tolist()
     if True not in reached:
         return None, None, None
     upto = ordered.iloc[: reached.index(True) + 1]
@@ -38,7 +42,7 @@ def compare_frame(runs: list[Any]) -> pd.DataFrame:
         board = run.leaderboard()
         searched = run.searched
         best = trials[trials["trial"] == summary.best_trial]
-        trials_to_first, epochs_to_first, seconds_to_first = _first_reached(trials)
+        trials_to_first, epochs_to_first, seconds_to_first = first_reached(trials)
         rows.append(
             {
                 "run": summary.name,
