@@ -1,13 +1,16 @@
 """Epoch time of the course's reference model inside cnn-tune, on each installed Keras backend.
 
     CNN_TUNE_DATA=../shared/datasets python benchmarks/backends.py [--epochs 3] [--repeats 2]
-        [--batch 32] [--backends tensorflow jax torch] [--variants spe=1 spe=32 mp device]
+        [--batch 32] [--backends tensorflow jax torch] [--variants spe=1 spe=32 mp device] [--exercise3]
 
 Each arm (a backend with one variant of the training options) trains the reference model (Conv2D
 32 3x3, MaxPooling2D, Dense 128, Adam 1e-3; the course's batch 32 by default) in its own
 process, through `train_trial` exactly as a search trial does. Arms are alternated across repeats,
 so machine noise hits all of them; the first epoch of each fit (tracing, compilation) is left out.
-Prints the median seconds per epoch of each arm and its ratio to the first arm.
+Prints each fit's epoch seconds and training accuracies (variants that keep the numbers, such as
+`spe=K`, must agree), then the median seconds per epoch of each arm and its ratio to the first arm.
+`--exercise3` trains four configurations of the exercise3 space instead (small to large, batch 32 to
+128, a cosine schedule), one after another, each with every arm.
 
 Variants: `spe=K` steps_per_execution K; `mp` mixed precision; `xla` jit_compile (TensorFlow XLA,
 torch.compile on PyTorch; JAX always compiles); `device` the arrays converted to the backend's
@@ -34,11 +37,20 @@ REFERENCE = {
     "learning_rate": 1e-3,
     "lr_schedule": "constant",
 }
+EXERCISE3 = [
+    {**REFERENCE, "learning_rate": 3e-3, "lr_schedule": "cosine", "schedule_epochs": 4, **shape}
+    for shape in (
+        {"filters": 16, "dense_units": 256, "batch_size": 64},
+        {"filters": 32, "dense_units": 256, "batch_size": 128},
+        {"filters": 32, "dense_units": 256, "batch_size": 32},
+        {"filters": 64, "kernel_size": 5, "dense_units": 192, "batch_size": 128},
+    )
+]
 _MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
-def child(backend: str, variant: str, batch: int, epochs: int, seed: int) -> None:
-    """One fit in this process; prints its epoch seconds as JSON on the last line."""
+def child(backend: str, variant: str, config: dict, seed: int) -> None:  # type: ignore[type-arg]
+    """One fit of `config` in this process; prints its epoch seconds and accuracies as JSON on the last line."""
     from tuner.data import load_dataset
     from tuner.training.backend import keras, use_backend
     from tuner.training.options import TrainingOptions
@@ -62,11 +74,18 @@ def child(backend: str, variant: str, batch: int, epochs: int, seed: int) -> Non
             x_val=tensor(data.x_val),
             y_val=tensor(data.y_val),
         )
-    config = {**REFERENCE, "batch_size": batch, "epochs": epochs}
     result = train_trial(config, data, seed=seed, say=lambda text: None, options=options)
     if result.state != "complete":
         print(f"{backend} {variant}: {result.state}: {result.fail_reason}", file=sys.stderr)
-    print(json.dumps({"seconds": [row["seconds"] for row in result.history], "state": result.state}))
+    history = result.history
+    print(
+        json.dumps({"seconds": [row["seconds"] for row in history], "accuracy": [row["accuracy"] for row in history]})
+    )
+
+
+def describe(config: dict) -> str:  # type: ignore[type-arg]
+    size = config.get("kernel_size", 3)
+    return f"{config['filters']} filters {size}x{size}, Dense {config['dense_units']}, batch {config['batch_size']}"
 
 
 def main() -> None:
@@ -79,35 +98,51 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["spe=1"])
     parser.add_argument("--child", nargs=2, metavar=("BACKEND", "VARIANT"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", help=argparse.SUPPRESS)  # the child's configuration, as JSON
+    parser.add_argument("--exercise3", action="store_true", help="four exercise3 configurations")
     args = parser.parse_args()
     if args.child:
-        child(*args.child, batch=args.batch, epochs=args.epochs, seed=args.seed)
+        child(*args.child, config=json.loads(args.config), seed=args.seed)
         return
+    configs = EXERCISE3 if args.exercise3 else [{**REFERENCE, "batch_size": args.batch}]
     arms = [(b, v) for b in args.backends for v in args.variants]
-    times: dict[tuple[str, str], list[float]] = {arm: [] for arm in arms}
-    for repeat in range(args.repeats):
-        for backend, variant in arms:
-            command = [sys.executable, __file__, "--child", backend, variant, "--batch", str(args.batch)]
-            command += ["--epochs", str(args.epochs), "--seed", str(repeat)]
-            done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": backend})
-            lines = done.stdout.strip().splitlines()
-            if done.returncode != 0 or not lines:
-                print(f"repeat {repeat + 1} {backend} {variant}: failed\n{done.stderr[-2000:]}", flush=True)
-                continue
-            seconds = json.loads(lines[-1])["seconds"]
-            times[(backend, variant)] += seconds[1:]  # the first epoch traces and compiles
-            print(f"repeat {repeat + 1} {backend} {variant}: " + " ".join(f"{s:.2f}" for s in seconds), flush=True)
-    print(f"\nreference model, batch {args.batch}, {args.repeats} repeats x {args.epochs} epochs, first epoch left out")
-    first = None
-    print("| backend | variant | median s/epoch | ratio to first |")
-    print("|---|---|---|---|")
-    for (backend, variant), values in times.items():
+    times: dict[tuple[str, str, str], list[float]] = {}
+    for config in configs:
+        model = describe(config)
+        setting = json.dumps({**config, "epochs": args.epochs})
+        for repeat in range(args.repeats):
+            for backend, variant in arms:
+                command = [sys.executable, __file__, "--child", backend, variant, "--config", setting]
+                command += ["--seed", str(repeat)]
+                env = {**os.environ, "KERAS_BACKEND": backend}
+                done = subprocess.run(command, capture_output=True, text=True, env=env)
+                lines = done.stdout.strip().splitlines()
+                arm = times.setdefault((model, backend, variant), [])
+                if done.returncode != 0 or not lines:
+                    print(
+                        f"{model}, repeat {repeat + 1} {backend} {variant}: failed\n{done.stderr[-2000:]}", flush=True
+                    )
+                    continue
+                fit = json.loads(lines[-1])
+                arm += fit["seconds"][1:]  # the first epoch traces and compiles
+                print(
+                    f"{model}, repeat {repeat + 1} {backend} {variant}: s "
+                    + " ".join(f"{s:.2f}" for s in fit["seconds"])
+                    + "; accuracy "
+                    + " ".join(f"{a:.4f}" for a in fit["accuracy"]),
+                    flush=True,
+                )
+    print(f"\n{args.repeats} repeats x {args.epochs} epochs, first epoch left out")
+    print("| model | backend | variant | median s/epoch | ratio to first |")
+    print("|---|---|---|---|---|")
+    first: dict[str, float] = {}
+    for (model, backend, variant), values in times.items():
         if not values:
-            print(f"| {backend} | {variant} | failed | |")
+            print(f"| {model} | {backend} | {variant} | failed | |")
             continue
         median = statistics.median(values)
-        first = first or median
-        print(f"| {backend} | {variant} | {median:.3f} | {median / first:.2f} |")
+        ratio = median / first.setdefault(model, median)
+        print(f"| {model} | {backend} | {variant} | {median:.3f} | {ratio:.3f} |")
 
 
 if __name__ == "__main__":

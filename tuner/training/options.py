@@ -9,8 +9,9 @@ from tuner.training.backend import default_backend
 __all__ = ["STEPS_PER_EXECUTION", "TrainingOptions"]
 
 # A small model's step is mostly dispatch: 32 steps per call made the course's model's epoch 0.68x
-# as long on an H100 with JAX (reports/gpu.md), and exercise3's models' epochs 0.75-1.0x as long on
-# the 2-core CPU with TensorFlow (reports/benchmarks.md), with the same numbers.
+# as long on an H100 with JAX (reports/gpu.md), and three of four exercise3 models' epochs 0.61-0.97x
+# as long on the 2-core CPU with TensorFlow, the largest no different within noise
+# (reports/benchmarks.md), with the same numbers.
 STEPS_PER_EXECUTION = 32
 
 
@@ -20,7 +21,7 @@ class TrainingOptions:
     tensorflow); `xla`: compile the training step with XLA (JAX always does; PyTorch: torch.compile);
     `mixed_precision`: train in mixed_float16 (GPUs); `steps_per_execution`: training steps Keras
     runs per call into the compiled function (the numbers are the same; a small model's epoch gets
-    faster as dispatch is paid less often; PyTorch takes only 1; None: decided by `decided`)."""
+    faster as dispatch is paid less often; None: STEPS_PER_EXECUTION, 1 on PyTorch, which takes no other)."""
 
     xla: bool = False
     mixed_precision: bool = False
@@ -28,8 +29,7 @@ class TrainingOptions:
     backend: str = field(default_factory=default_backend)
 
     def decided(self) -> TrainingOptions:
-        """These options with what was left open decided: `steps_per_execution` STEPS_PER_EXECUTION,
-        on a GPU or the CPU alike (1 on PyTorch, which takes no other)."""
+        """These options with `steps_per_execution` filled in (`steps`), as run.json records them."""
         return replace(self, steps_per_execution=self.steps)
 
     @property
