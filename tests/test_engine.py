@@ -159,6 +159,16 @@ def test_grid_runs_the_whole_table(tmp_path: Path, tiny_data: Path) -> None:
     assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == GRID_CELLS
 
 
+def test_a_grid_point_that_fails_is_recorded_and_nothing_else_is_drawn(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner(
+        fail_when=lambda c: "loss became nan" if (c["filters"], c["kernel_size"]) == (32, 5) else None
+    )
+    outcome = search(tmp_path, runner, space=str(grid_space(tmp_path)), algorithm="grid", trials=100, pruner="none")
+    assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == GRID_CELLS
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    assert trials["state"].tolist().count("failed") == 1 and len(trials) == len(GRID_CELLS)
+
+
 def test_grid_trains_each_distinct_model_once_and_in_full(tmp_path: Path, tiny_data: Path) -> None:
     # convnet with blocks and head pinned: lr_annealing on/off x lr_patience 1-3 (only when on) = 4 models.
     runner = scripted_runner(speed=lambda c: 0.2 + 0.1 * c.get("lr_patience", 0))

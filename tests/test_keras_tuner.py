@@ -107,6 +107,16 @@ def test_grid_runs_every_combination_once(tmp_path: Path, tiny_data: Path) -> No
     assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == GRID_CELLS
 
 
+def test_a_grid_point_that_fails_is_recorded_and_nothing_else_is_drawn(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner(
+        fail_when=lambda c: "loss became nan" if (c["filters"], c["kernel_size"]) == (32, 5) else None
+    )
+    outcome = search(tmp_path, runner, space=str(grid_space(tmp_path)), algorithm="grid", trials=100)
+    assert sorted((c["config"]["filters"], c["config"]["kernel_size"]) for c in runner.calls) == GRID_CELLS
+    trials = pd.read_csv(outcome.store.path / "trials.csv")
+    assert trials["state"].tolist().count("failed") == 1 and len(trials) == len(GRID_CELLS)
+
+
 def test_conditional_parameters_exist_only_when_active(tmp_path: Path, tiny_data: Path) -> None:
     runner = scripted_runner()
     search(tmp_path, runner, space="course-cnn", trials=8, max_epochs=2)

@@ -269,6 +269,14 @@ def test_pruned_trials_carry_their_ranking_value_in_the_optuna_study(tmp_path, t
     best = min(complete)
     assert all(t.value is not None and t.value > best for t in pruned)  # ranked below the incumbent, in epochs
     assert all(t.value < 100 or t.value > 1000 for t in pruned)
+    # TPE ranks pruned trials by their last step (the longest trained first), then by its value: all
+    # are told at one step past the last epoch, so what they were told alone orders them for TPE
+    from optuna.samplers._tpe.sampler import _get_pruned_trial_score
+
+    assert {max(t.intermediate_values) for t in pruned} == {21}  # exercise3's 20 epochs, plus one
+    assert len({len(t.intermediate_values) for t in pruned}) > 1  # trained for different numbers of epochs
+    by_tpe = sorted(pruned, key=lambda t: _get_pruned_trial_score(t, study))
+    assert [t.value for t in by_tpe] == sorted(t.value for t in pruned)
 
 
 @pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])

@@ -193,6 +193,8 @@ class OptunaEngine(Engine):
 
     def ask(self) -> Proposal | None:
         assert self.spec is not None
+        if self.grid_size is not None and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return None  # every point of the grid is taken: one that failed is not replaced by a random draw
         trial = self.study.ask()
         trial.set_user_attr("worker", this_worker())
         config = suggest(trial, self.spec.space)
@@ -220,11 +222,19 @@ class OptunaEngine(Engine):
         if record.state == "complete":
             self.study.tell(trial, record.value)
         elif record.state == "pruned" and record.value is not None:
-            # optuna takes a pruned trial's last intermediate value as its value: make it the ranking one
-            trial.report(record.value, len(record.history) + 1)
+            # optuna takes a pruned trial's last intermediate value as its value, and TPE ranks pruned
+            # trials by their last step first (longest trained best), then by that value: every one is
+            # told its ranking value at the same step, past the last epoch, so only the value ranks them
+            trial.report(record.value, self.ranking_step)
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
+
+    @property
+    def ranking_step(self) -> int:
+        """The step a pruned trial's ranking value is reported at: one past the space's last epoch."""
+        assert self.spec is not None
+        return self.spec.space.max_epochs() + 1
 
     def interrupted(self, proposal: Proposal, record: TrialRecord) -> None:
         self.requeue(dict(proposal.handle.params), proposal.seed)
