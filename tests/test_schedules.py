@@ -46,6 +46,10 @@ def test_zero_after_is_the_epoch_from_whose_end_the_rate_stays_zero(kind: str) -
         assert frozen == 3 and rates[3 * STEPS - 1] > 0 and set(rates[3 * STEPS :]) == {0.0}
     # without a horizon a schedule spans the whole run
     assert zero_after({**config, "schedule_epochs": None}) == (None if frozen is None else 8)
+    # and a configuration without epochs trains as many as the trainer's default, so that is the run
+    from tuner.training.schedules import DEFAULT_EPOCHS
+
+    assert zero_after({"lr_schedule": kind}) == (None if frozen is None else DEFAULT_EPOCHS)
 
 
 @pytest.mark.parametrize("kind", ["cosine", "one_cycle", "step"])

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tuner.records import TrialRecord
 from tuner.search.observer import Observer, trial_line
+from tuner.training.schedules import trial_epochs
 
 __all__ = ["QuietProgress", "RichProgress", "trial_line"]
 
@@ -46,7 +47,7 @@ class RichProgress(QuietProgress):
         self.epochs_task = self.progress.add_task("epochs", total=1, detail="")
 
     def trial_started(self, number: int, config: dict[str, Any]) -> None:
-        epochs = int(config.get("epochs", 1))
+        epochs = trial_epochs(config)
         # reset restarts the bar's clock too: the elapsed time is this trial's.
         self.progress.reset(self.epochs_task, description=f"trial {number}", total=epochs, completed=0, detail="")
 

@@ -20,6 +20,7 @@ from tuner.records import TrialRecord, TrialResult
 from tuner.search.observer import Observer
 from tuner.search.settings import Budget
 from tuner.space import Space
+from tuner.training.schedules import trial_epochs
 
 __all__ = ["FOUND_ELSEWHERE", "TrialLoop", "surplus"]
 
@@ -121,7 +122,7 @@ class TrialLoop:
         """Train `proposal`'s configuration, with the pruner after each epoch; its record, told to the engine."""
         started = _now()
         progress = Progress(proposal.number, config=dict(proposal.config))
-        epochs = int(proposal.config.get("epochs", 1))
+        epochs = trial_epochs(proposal.config)
         self.observer.trial_started(proposal.number, proposal.config)
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:

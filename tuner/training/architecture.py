@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuner.training.schedules import SCHEDULES
+from tuner.training.schedules import DEFAULT_EPOCHS, SCHEDULES
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -102,7 +102,7 @@ HYPERPARAMETERS: dict[str, HyperparameterType] = {
     "optimizer": HyperparameterType(str, "adam", choices=OPTIMIZERS, doc="Keras optimizer"),
     "learning_rate": HyperparameterType(float, 1e-3, 1e-7, 1.0, doc="optimizer learning rate"),
     "batch_size": HyperparameterType(int, 32, 1, 65536, doc="training batch size"),
-    "epochs": HyperparameterType(int, 5, 1, 1000, doc="most epochs a trial trains"),
+    "epochs": HyperparameterType(int, DEFAULT_EPOCHS, 1, 1000, doc="most epochs a trial trains"),
 }
 
 _PER_LAYER = re.compile(r"^filters_([1-9])$")

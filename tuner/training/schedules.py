@@ -13,15 +13,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["SCHEDULES", "keras_schedule", "rate_at", "zero_after"]
+__all__ = ["DEFAULT_EPOCHS", "SCHEDULES", "keras_schedule", "rate_at", "trial_epochs", "zero_after"]
 
 SCHEDULES = ("constant", "cosine", "one_cycle", "step")
 _WARMUP = 0.1  # one_cycle's share of the horizon spent warming up
+DEFAULT_EPOCHS = 5  # what a configuration without `epochs` trains
+
+
+def trial_epochs(config: dict[str, Any]) -> int:
+    """The epochs a trial of `config` trains at most: its `epochs`, else DEFAULT_EPOCHS."""
+    return int(config.get("epochs") or DEFAULT_EPOCHS)
 
 
 def _horizon_epochs(config: dict[str, Any]) -> int:
     """The schedule's horizon in epochs: `schedule_epochs`, else the whole run."""
-    return int(config.get("schedule_epochs") or config.get("epochs") or 1)
+    return int(config.get("schedule_epochs") or trial_epochs(config))
 
 
 def _horizon(config: dict[str, Any], steps_per_epoch: int) -> int:

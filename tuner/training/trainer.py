@@ -20,6 +20,7 @@ from tuner.training.backend import clear_memory, keras, trial_error
 from tuner.training.callbacks import EpochMonitor, ThresholdStop
 from tuner.training.model import build_model, check_model
 from tuner.training.options import TrainingOptions
+from tuner.training.schedules import trial_epochs
 
 __all__ = ["train_trial"]
 
@@ -84,7 +85,7 @@ def train_trial(
     keras.mixed_precision.set_global_policy("mixed_float16" if options.mixed_precision else "float32")
     _seed_everything(seed)
     result = TrialResult()
-    epochs = int(config.get("epochs", 5))
+    epochs = trial_epochs(config)
     threshold = ThresholdStop(stop, say) if stop is not None else None
     monitor = EpochMonitor(threshold, on_epoch)
     try:
