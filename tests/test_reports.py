@@ -97,6 +97,19 @@ def test_objective_values_agree_with_the_leaderboard() -> None:
     values = [objective.value(r, space.stop) for r in (fastest, fast, slow, close, far)]
     assert values == sorted(values) and len(set(values)) == len(values)
     assert values[0] == pytest.approx(7 + 20 / 80)  # epochs, plus seconds / (seconds + 60): below one epoch
+    # on training seconds: 5 ms sooner ranks first, whatever the validation accuracies
+    timed = get_objective("time_to_threshold")
+    sooner = {**reached, "seconds_to_threshold": 40.0, "val_accuracy": 0.97}
+    later = {**reached, "seconds_to_threshold": 40.005, "val_accuracy": 0.99}
+    tied = {**later, "val_accuracy": 0.98}
+    values = [timed.value(r, space.stop) for r in (sooner, later, tied)]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    board = leaderboard(
+        pd.DataFrame([sooner, later, tied]).assign(trial=[0, 1, 2], state="complete", best_stop_metric=0.999),
+        timed,
+        space.stop,
+    )
+    assert board["trial"].tolist() == [0, 1, 2]
 
 
 def test_run_tables_and_renderers(tmp_path: Path, tiny_data: Path) -> None:

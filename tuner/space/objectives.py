@@ -43,8 +43,9 @@ class Objective:
             if result.get("reached_threshold"):
                 if self.name == "epochs_to_threshold":
                     return epochs_value(result["epochs_to_threshold"], result["seconds_to_threshold"])
-                # Seconds hardly ever tie; validation accuracy decides if they do.
-                return float(result["seconds_to_threshold"]) + 0.5 * (1.0 - val_accuracy)
+                # Seconds hardly ever tie; validation accuracy decides if they do (by less than a
+                # microsecond, so it never reorders trials whose seconds differ, as the leaderboard)
+                return float(result["seconds_to_threshold"]) + 1e-6 * (1.0 - val_accuracy)
             shortfall = stop.shortfall(result.get("best_stop_metric"))
             return _NOT_REACHED[self.name] + shortfall + 1e-6 * (1.0 - val_accuracy)
         metric = result.get(self.name)
