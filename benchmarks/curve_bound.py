@@ -10,6 +10,9 @@ Also: the trials `exact` stops an epoch after their learning rate reached zero, 
 pruning (how many of them met the rule when trained on: the goal is none); how early the log-linear
 line fitted on the first three epochs predicts the epoch a trial really met the threshold; and the
 same for the line through epochs 2-3, the recent trend a pruned trial is told to the sampler as.
+Last, the most any pruner could save against `exact` without losing a winner: a clairvoyant one that
+stops, after its first LOOK epochs, every trial that `exact` stops (the curve bound needs 3 epochs
+for its line).
 """
 
 from __future__ import annotations
@@ -67,6 +70,15 @@ def replay(run, pruner: Pruner) -> tuple[dict[int, int], list[tuple[int, int, fl
     return epochs, reached, stopped
 
 
+LOOKS = (3, 2, 1)  # epochs a pruner sees before it can judge a trial: the curve bound's line needs 3
+
+
+def clairvoyant(trained: dict[int, int], stopped: dict[int, str], look: int) -> int:
+    """Epochs a pruner that knew every trial's future would train: each trial `exact` stopped, stopped
+    after `look` epochs (or when exact did, if sooner); the others as under exact."""
+    return sum(min(epochs, look) if number in stopped else epochs for number, epochs in trained.items())
+
+
 def concordant(estimates: list[tuple[int, float, float]], column: int) -> float:
     """The share of pairs of trials with different real epochs that `column`'s estimate orders alike."""
     pairs = [(a, b) for i, a in enumerate(estimates) for b in estimates[i + 1 :] if a[0] != b[0]]
@@ -79,6 +91,7 @@ def main(root: Path) -> None:
     ratios: list[float] = []
     estimates: list[tuple[int, float, float]] = []  # (real epoch, the line's, the recent trend's) at epoch 3
     totals = [0, 0, 0]
+    ceilings = {space: [0] * (len(LOOKS) + 1) for space in ("all", "new")}  # exact's epochs, then per look
     frozen = [0, 0, 0]  # trials exact stopped as past their zero rate, epochs that saved, of them that met the rule
     for record in sorted(root.rglob("run.json")):
         run = load_run(record.parent)
@@ -107,6 +120,11 @@ def main(root: Path) -> None:
         totals[0] += exact_epochs
         totals[1] += curve_epochs
         totals[2] += len(lost)
+        for which in ("all", "new") if space.param("lr_schedule") else ("all",):
+            ceiling = ceilings[which]
+            ceiling[0] += exact_epochs
+            for i, look in enumerate(LOOKS, 1):
+                ceiling[i] += clairvoyant(exact_trained, exact_stopped, look)
         name = str(record.parent.relative_to(root))
         trials = run.history["trial"].nunique()
         saved = 1 - curve_epochs / exact_epochs if exact_epochs else 0.0
@@ -127,6 +145,15 @@ def main(root: Path) -> None:
         f"past its horizon), {frozen[1]} epochs fewer than training them on; of those trials, trained on, "
         f"{frozen[2]} met the rule."
     )
+    for which, label in (("all", "all recorded runs"), ("new", "the runs on the space with schedules")):
+        base, *after = ceilings[which]
+        if base:
+            shares = ", ".join(f"{1 - e / base:.0%} after {look}" for look, e in zip(LOOKS, after, strict=True))
+            print(
+                f"\nThe most a pruner could save against `exact` without losing a winner, on {label} "
+                f"({base} epochs under exact): stopping every trial exact stops as soon as it has seen "
+                f"the epochs given: {shares}."
+            )
     if ratios:
         print(
             f"\nReal epoch to the threshold / the line's epoch (fitted on epochs 1-3), over {len(ratios)} trials "
