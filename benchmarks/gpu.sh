@@ -5,7 +5,7 @@
 #   benchmarks/gpu.sh epochs  BACKEND...         # reference-model epoch time, variants side by side
 #   benchmarks/gpu.sh parallel BACKEND SECONDS K...  # trials per hour with K trials per GPU
 #   benchmarks/gpu.sh search  BACKEND [OPTIONS]  # the default `cnn-tune run --space exercise3`, timed
-#   benchmarks/gpu.sh open                       # what reports/gpu.md still lacks, in one call (~12 min)
+#   benchmarks/gpu.sh open                       # what reports/gpu.md still lacks, in one call (~9 min)
 #
 # Needs full MNIST under $CNN_TUNE_DATA/mnist (default: .gpu/datasets, the IDX files copied from
 # ../shared/datasets) and writes logs and GPU-utilisation samples (nvidia-smi, once a second) under
@@ -60,8 +60,8 @@ shift
 case $stage in
 epochs)
     for backend in "$@"; do
-        variants="spe=1 device mp"
-        [ "$backend" != torch ] && variants="spe=1 spe=32 device device+spe=32 mp"
+        variants=${VARIANTS:-spe=1 device mp}
+        [ "$backend" != torch ] && variants=${VARIANTS:-spe=1 spe=32 device device+spe=32 mp}
         # shellcheck disable=SC2086
         python3 benchmarks/backends.py --backends "$backend" --variants $variants --epochs 3 --repeats 1 \
             | tee "$OUT/epochs-$backend.txt"
@@ -99,10 +99,16 @@ search)
     trials_per_hour "$runs/$name" "$wall"
     mean_util "$OUT/util-$name.csv"
     ;;
-open)
-    "$0" parallel jax 90 1 4 8
-    "$0" search jax
-    "$0" parallel torch 60 1 4
+open)  # each stage capped, its logs and the runs' tables packed into $ARCHIVE/gpu.tgz after it
+    archive=${ARCHIVE:-$OUT}
+    stages=("search jax" "parallel jax 60 1 8" "epochs jax" "parallel jax 60 4")
+    for stage_args in "${stages[@]}"; do
+        echo "== stage: $stage_args ($(date +%T))"
+        # shellcheck disable=SC2086
+        VARIANTS=${VARIANTS:-spe=32 device+spe=32 device+spe=128} timeout 240 "$0" $stage_args
+        tar czf "$archive/gpu.tgz" --exclude='*.journal*' --exclude='*.keras' --exclude=kt_trials \
+            -C / "${OUT#/}" "${runs#/}" 2>/dev/null
+    done
     ;;
 *)
     echo "unknown stage $stage" >&2
