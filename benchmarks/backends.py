@@ -14,7 +14,9 @@ Prints each fit's epoch seconds and training accuracies (variants that keep the 
 
 Variants: `spe=K` steps_per_execution K; `mp` mixed precision; `xla` jit_compile (TensorFlow XLA,
 torch.compile on PyTorch; JAX always compiles); `device` the arrays converted to the backend's
-tensors before fit (on the GPU when there is one) instead of NumPy arrays.
+tensors before fit (on the GPU when there is one) instead of NumPy arrays; `det` deterministic GPU
+kernels (XLA's `--xla_gpu_deterministic_ops`, `TF_DETERMINISTIC_OPS`). `--same-seed` trains every
+repeat with one seed, so the last losses show whether an arm gives the same numbers twice.
 """
 
 from __future__ import annotations
@@ -56,9 +58,12 @@ def child(backend: str, variant: str, config: dict, seed: int) -> None:  # type:
     from tuner.training.options import TrainingOptions
     from tuner.training.trainer import train_trial
 
+    parts = dict(part.partition("=")[::2] for part in variant.split("+"))
+    if "det" in parts:  # deterministic GPU kernels, set before the framework starts
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
+        os.environ["TF_DETERMINISTIC_OPS"] = "1"
     use_backend(backend)
     data = load_dataset("mnist")
-    parts = dict(part.partition("=")[::2] for part in variant.split("+"))
     options = TrainingOptions(
         backend=backend,
         steps_per_execution=int(parts.get("spe") or 1),
@@ -79,7 +84,13 @@ def child(backend: str, variant: str, config: dict, seed: int) -> None:  # type:
         print(f"{backend} {variant}: {result.state}: {result.fail_reason}", file=sys.stderr)
     history = result.history
     print(
-        json.dumps({"seconds": [row["seconds"] for row in history], "accuracy": [row["accuracy"] for row in history]})
+        json.dumps(
+            {
+                "seconds": [row["seconds"] for row in history],
+                "accuracy": [row["accuracy"] for row in history],
+                "loss": [row["loss"] for row in history],
+            }
+        )
     )
 
 
@@ -98,6 +109,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["spe=1"])
     parser.add_argument("--child", nargs=2, metavar=("BACKEND", "VARIANT"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--same-seed", action="store_true", help="every repeat with --seed: shows run-to-run noise")
     parser.add_argument("--config", help=argparse.SUPPRESS)  # the child's configuration, as JSON
     parser.add_argument("--exercise3", action="store_true", help="four exercise3 configurations")
     args = parser.parse_args()
@@ -113,7 +125,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             for backend, variant in arms:
                 command = [sys.executable, __file__, "--child", backend, variant, "--config", setting]
-                command += ["--seed", str(repeat)]
+                command += ["--seed", str(args.seed if args.same_seed else repeat)]
                 env = {**os.environ, "KERAS_BACKEND": backend}
                 done = subprocess.run(command, capture_output=True, text=True, env=env)
                 lines = done.stdout.strip().splitlines()
@@ -129,7 +141,8 @@ def main() -> None:
                     f"{model}, repeat {repeat + 1} {backend} {variant}: s "
                     + " ".join(f"{s:.2f}" for s in fit["seconds"])
                     + "; accuracy "
-                    + " ".join(f"{a:.4f}" for a in fit["accuracy"]),
+                    + " ".join(f"{a:.4f}" for a in fit["accuracy"])
+                    + f"; last loss {fit['loss'][-1]:.9f}",
                     flush=True,
                 )
     print(f"\n{args.repeats} repeats x {args.epochs} epochs, first epoch left out")

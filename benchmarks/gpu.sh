@@ -5,6 +5,7 @@
 #   benchmarks/gpu.sh epochs  BACKEND...         # reference-model epoch time, variants side by side
 #   benchmarks/gpu.sh parallel BACKEND SECONDS K...  # trials per hour with K trials per GPU
 #   benchmarks/gpu.sh search  BACKEND [OPTIONS]  # the default `cnn-tune run --space exercise3`, timed
+#   benchmarks/gpu.sh reproduce BACKEND [OPTIONS] # is a GPU trial reproduced, without and with deterministic kernels
 #   benchmarks/gpu.sh open                       # what reports/gpu.md still lacks, in one call (~9 min)
 #
 # Needs full MNIST under $CNN_TUNE_DATA/mnist (default: .gpu/datasets, the IDX files copied from
@@ -98,6 +99,22 @@ search)
     echo "== default exercise3 search, $backend $*: $(printf %.0f "$wall") s wall"
     trials_per_hour "$runs/$name" "$wall"
     mean_util "$OUT/util-$name.csv"
+    ;;
+reproduce)  # a short search, then `cnn-tune reproduce` of its best trial, without and with deterministic GPU ops
+    backend=$1
+    for det in off on; do
+        name=reproduce-$backend-$det
+        flags=${XLA_FLAGS:-}
+        [ "$det" = on ] && flags="$flags --xla_gpu_deterministic_ops=true"
+        rm -rf "${runs:?}/$name"
+        start=$(date +%s.%N)
+        XLA_FLAGS=$flags cnn_tune run --space exercise3 --backend "$backend" --no-start --pruner none --trials 2 \
+            --max-epochs 3 --out "$runs" --name "$name" -q "${@:2}" >"$OUT/$name.log" 2>&1
+        echo "== $name: search exit $?, $(python3 -c "import time; print(round(time.time() - $start))") s"
+        XLA_FLAGS=$flags cnn_tune reproduce "$runs/$name" --trial 0 >>"$OUT/$name.log" 2>&1
+        echo "== $name: reproduce exit $?"
+        grep -E "reproduced:|differ|^\| (train|validation|test) accuracy" "$OUT/$name.log" | tail -12
+    done
     ;;
 open)  # each stage capped, its logs and the runs' tables packed into $ARCHIVE/gpu.tgz after it
     archive=${ARCHIVE:-$OUT}
