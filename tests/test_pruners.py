@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -205,10 +206,15 @@ def test_the_ladder_stops_trials_at_a_budget_that_doubles_until_one_meets_the_ru
     # eight missed: the whole 20 epochs, as without the ladder
     eight = missed + [TrialRecord(n, "pruned", history=curve(0.5, 10)) for n in range(4, 8)]
     assert ladder.reason(progress(space, 8, 0.3, 19), eight) is None
-    # a start configuration (exercise3 has two: trials 0 and 1) is the user's question: it trains on
-    with_start = Ladder(load_space("exercise3"))
-    assert with_start.reason(progress(space, 1, 0.5, 5), []) is None
-    assert with_start.reason(progress(space, 2, 0.5, 5), []) is not None
+    # a start configuration is the user's question: it trains on, also when it runs again under a
+    # new number after an interruption; a proposal that differs from every start entry does not
+    full = load_space("exercise3")
+    with_start = Ladder(full)
+    reference = {"conv_layers": 1, "epochs": 20, **full.start[1]}  # the course's answer: 9 epochs
+    for number in (1, 7):
+        assert with_start.reason(replace(progress(space, number, 0.5, 5), config=reference), []) is None
+    other = {**reference, "learning_rate": 0.002}
+    assert with_start.reason(replace(progress(space, 1, 0.5, 5), config=other), []) is not None
     # once a trial met the rule, the ladder is done: exact and the curve bound prune against it
     assert ladder.reason(progress(space, 1, 0.3, 12), [finished(0, 2.0, 14, reached=14)]) is None
     # the default pruner for a threshold objective has it last; a grid's rows all train to exact's limit

@@ -13,8 +13,8 @@ space whose answers all need many epochs costs a few short trials, not the searc
 
 Unlike `exact` and `curve` this is a heuristic: it gives up trials that would have met the rule
 late, to find one that meets it early sooner. Once a trial has met the rule it does nothing, and it
-leaves the space's start configurations (a new run's first trials) alone: they are the user's own
-questions.
+leaves the space's start configurations alone (a new run's first trials, or one run again after an
+interruption): they are the user's own questions.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ FIRST = 3  # the smallest budget: the curve bound's first look, and less says li
 class Ladder(Pruner):
     """Before any trial met the stop rule, stop a trial that cannot meet it within the epoch budget:
     a quarter of the space's epochs (at least `FIRST`), doubled after every `RUNG` finished trials.
-    The space's start configurations, a new run's first trials, train on."""
+    The space's start configurations train on."""
 
     name = "ladder"
     description = (
@@ -57,7 +57,7 @@ class Ladder(Pruner):
         return min(self.epochs, first * 2 ** (missed // RUNG))
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
-        if trial.number < len(self.space.start) or fastest(finished, self.key) is not None:
+        if self.space.is_start(trial.config) or fastest(finished, self.key) is not None:
             return None
         budget = self.budget(len(finished))
         if budget >= self.epochs:

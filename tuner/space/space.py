@@ -145,6 +145,12 @@ class Space:
         """The same space with the sampler proposing every trial (the `--no-start` option)."""
         return replace(self, start=())
 
+    def is_start(self, config: dict[str, Any]) -> bool:
+        """Whether `config` is one of the start configurations: every value an entry gives matches.
+        Known by content, not by trial number: an interrupted start configuration runs again
+        under a new number when the run resumes."""
+        return any(all(config.get(k) == v for k, v in entry.items()) for entry in self.start)
+
     def architectures(self) -> list[dict[str, Any]]:
         """Every architecture the space can build, with ranges reduced to the values that reach extremes."""
         relevant = [p for p in self.params if p.name in _ARCHITECTURE or p.name.startswith("filters_")]
