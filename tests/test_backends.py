@@ -118,17 +118,45 @@ if active_backend() == "torch":
     import torch
     threads = torch.get_num_threads()
 print(json.dumps([active_backend(), sorted(os.sched_getaffinity(0)), threads,
-                  os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")]))
+                  os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE"),
+                  os.environ.get("XLA_FLAGS"), os.environ.get("CUBLAS_WORKSPACE_CONFIG")]))
 """
     core = str(sorted(os.sched_getaffinity(0))[-1])
     placement = {"CNN_TUNE_CORES": core, "CNN_TUNE_THREADS": "1", "CNN_TUNE_MEMORY_GROWTH": "1"}
-    env = {"KERAS_BACKEND": backend, "XLA_PYTHON_CLIENT_PREALLOCATE": None, **placement}
-    loaded, cores, threads, preallocate = json.loads(python(code, env))
+    unset = {"XLA_PYTHON_CLIENT_PREALLOCATE": None, "XLA_FLAGS": None, "CUBLAS_WORKSPACE_CONFIG": None}
+    env = {"KERAS_BACKEND": backend, **unset, **placement}
+    loaded, cores, threads, preallocate, xla_flags, cublas = json.loads(python(code, env))
     assert loaded == backend and cores == [int(core)]
-    if backend == "torch":
-        assert threads == 1
+    if backend == "torch":  # deterministic cuBLAS needs its workspace fixed before CUDA starts
+        assert threads == 1 and cublas == ":4096:8"
     else:  # K trials share a GPU: JAX takes memory as needed instead of 75% up front
-        assert preallocate == "false"
+        assert preallocate == "false" and xla_flags == "--xla_gpu_deterministic_ops=true"
+
+
+def test_deterministic_kernels_are_chosen_before_the_framework_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuner.training import backend
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    backend._deterministic_before_import("jax")
+    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2 --xla_gpu_deterministic_ops=true"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_gpu_deterministic_ops=false")  # the user's own choice wins
+    backend._deterministic_before_import("jax")
+    assert os.environ["XLA_FLAGS"] == "--xla_gpu_deterministic_ops=false"
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    backend._deterministic_before_import("torch")
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+
+
+@pytest.mark.parametrize("backend", OTHERS[:1])
+def test_no_deterministic_leaves_the_gpu_kernels_alone(backend: str) -> None:
+    code = """
+import os
+from tuner.training.backend import use_backend
+use_backend("jax", deterministic=False)
+from tuner.training.backend import keras
+print(repr(os.environ.get("XLA_FLAGS")))
+"""
+    assert python(code, {"KERAS_BACKEND": None, "XLA_FLAGS": None}) == "None"
 
 
 def test_an_unknown_backend_is_one_line(tiny_data: Path) -> None:

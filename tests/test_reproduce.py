@@ -60,6 +60,26 @@ def test_data_fingerprint_change_warns(finished_run: Path, tiny_data: Path, tmp_
     assert "warning: data fingerprint" in result.stderr
 
 
+def test_the_run_records_deterministic_kernels_and_reproduce_keeps_the_choice(
+    finished_run: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    from tuner.training.options import TrainingOptions
+
+    record = json.loads((finished_run / "run.json").read_text())
+    assert record["deterministic"] is True  # the default: a GPU trial reproduces too
+    assert TrainingOptions.from_record(record, "tensorflow").deterministic
+    assert TrainingOptions.from_record({}, "tensorflow").deterministic  # runs made before the option
+    assert not TrainingOptions.from_record({"deterministic": False}, "jax").deterministic
+
+    ran = invoke("run", "--space", "exercise3", "--trials", "1", "--max-epochs", "1", "--no-deterministic",
+                 "--out", str(tmp_path), "--name", "fast-kernels", "-q")  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert json.loads((tmp_path / "fast-kernels" / "run.json").read_text())["deterministic"] is False
+    again = invoke("reproduce", str(tmp_path / "fast-kernels"))
+    assert again.exit_code == 0, again.output  # on the CPU the kernels are deterministic either way
+    assert "warning: the run trained with --no-deterministic: on a GPU its numbers vary" in again.stderr
+
+
 def test_bad_trial_is_exit_2(finished_run: Path) -> None:
     one_line_error(invoke("reproduce", str(finished_run), "--trial", "99"), r"--trial 99: .* has no such trial")
     one_line_error(

@@ -84,6 +84,12 @@ def run(
         "--steps-per-execution",
         help="Training steps per compiled call: same numbers, less dispatch (default: 32; 1 on PyTorch).",
     ),
+    deterministic: bool = typer.Option(
+        True,
+        "--deterministic/--no-deterministic",
+        help="GPU kernels that give the same numbers every run, so `reproduce` matches (on an H200: later "
+        "epochs 1.12x as long; CPU training is deterministic either way).",
+    ),
     tensorboard: Path | None = typer.Option(
         None, "--tensorboard", help="Write TensorBoard logs here: each trial's epochs and an HParams table."
     ),
@@ -125,6 +131,7 @@ def run(
             mixed_precision=mixed_precision,
             steps_per_execution=steps_per_execution,
             backend=backend or default_backend(),
+            deterministic=deterministic,
         ),
         pins=parse_pins(pins),
         no_start=no_start,

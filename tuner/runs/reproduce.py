@@ -22,7 +22,8 @@ __all__ = ["METRICS", "TOLERANCE", "Reproduction", "reproduce"]
 
 # Training on the CPU is deterministic here (same seed, same ops, same thread count): the same
 # trial gives bit-identical losses. The tolerance only absorbs the decimal round trip of the
-# tables; a real difference (another TensorFlow, another machine, a GPU) is far larger.
+# tables; a real difference (another TensorFlow, another machine, a GPU's kernels left nondeterministic
+# with --no-deterministic) is far larger.
 TOLERANCE = 1e-6
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -85,17 +86,17 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
             raise StopTrial(str(row["fail_reason"]))
 
     backend = recorded_backend(record)
-    use_backend(backend)  # the run's own: another backend's numbers differ
+    options = TrainingOptions.from_record(record, backend)  # as the run trained
+    if not options.deterministic:
+        warnings.append(
+            "the run trained with --no-deterministic: on a GPU its numbers vary from run to run, "
+            "so they may differ in the last digits"
+        )
+    use_backend(backend, options.deterministic)  # the run's own: another backend's numbers differ
     from tuner.training.trainer import train_trial  # Keras loads here
 
     said: list[str] = []
     model_path = run.model_path(number) if save_model else None
-    options = TrainingOptions(  # as the run trained (older runs recorded none of these)
-        xla=bool(record.get("xla", False)),
-        mixed_precision=bool(record.get("mixed_precision", False)),
-        steps_per_execution=int(record.get("steps_per_execution") or 1),
-        backend=backend,
-    )
     result = train_trial(
         config,
         data,

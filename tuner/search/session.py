@@ -112,7 +112,7 @@ def run_search(
     """
     join = worker > 1
     settings.check()
-    use_backend(settings.training.backend)  # before anything loads Keras, in every worker
+    use_backend(settings.training.backend, settings.training.deterministic)  # before Keras loads, in every worker
     engine = get_engine(settings.engine, settings.algorithm)
     space = _space(settings, engine)
     pruner_name = settings.pruner or engine.default_pruner(space)
@@ -170,6 +170,7 @@ def run_search(
         mixed_precision=settings.training.mixed_precision,
         xla=settings.training.xla,
         steps_per_execution=settings.training.steps_per_execution,
+        deterministic=settings.training.deterministic,
         **({"tensorboard": str(settings.tensorboard)} if settings.tensorboard is not None else {}),
     )
     resumed = store.prepare(identity, run, join)

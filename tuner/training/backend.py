@@ -5,7 +5,8 @@ here, on first use.
 reaches Keras, so that `cnn-tune --help`, `spaces` and `report` never pay a framework's start-up
 time. Which framework Keras runs on is chosen once per process, before Keras loads
 (`use_backend`); everything that differs between the three lives here: threads, GPU memory
-sharing, memory cleared between trials, and which framework errors fail a trial.
+sharing, deterministic GPU kernels, memory cleared between trials, and which framework errors fail
+a trial.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 _modules: dict[str, Any] = {}
+# Whether the framework loads with deterministic GPU kernels (`use_backend`; read once, at load).
+_deterministic = {"on": True}
 
 
 def default_backend() -> str:
@@ -69,8 +72,10 @@ def check_backend(name: str) -> None:
         )
 
 
-def use_backend(name: str) -> None:
-    """Run Keras on `name` in this process (checked; Keras may not have loaded on another one)."""
+def use_backend(name: str, deterministic: bool = True) -> None:
+    """Run Keras on `name` in this process (checked; Keras may not have loaded on another one), with
+    deterministic GPU kernels unless `deterministic` is False. Kernels are chosen when the framework
+    loads: once Keras has loaded, `deterministic` changes nothing."""
     check_backend(name)
     loaded = active_backend()
     if loaded is None and "keras" in sys.modules:  # imported by the caller (a notebook) before cnn-tune
@@ -81,6 +86,8 @@ def use_backend(name: str) -> None:
             field=f"backend {name}",
         )
     os.environ["KERAS_BACKEND"] = name
+    if loaded is None:
+        _deterministic["on"] = deterministic
 
 
 def active_backend() -> str | None:
@@ -119,6 +126,8 @@ def _load() -> dict[str, Any]:
         os.environ["KERAS_BACKEND"] = name
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         _place_before_import(name)
+        if _deterministic["on"]:
+            _deterministic_before_import(name)
         try:
             with _quiet_native_stderr():
                 framework = importlib.import_module(BACKENDS[name][0])
@@ -129,6 +138,8 @@ def _load() -> dict[str, Any]:
                 f"{module} or keras failed to load ({exc}); reinstall with `pip install 'cnn-tune[{extra}]'`"
             ) from None
         _place_after_import(name, framework)
+        if _deterministic["on"]:
+            _deterministic_after_import(name, framework)
         _modules.update(name=name, framework=framework, keras=keras_module)
         if name == "tensorflow":
             _modules["tf"] = framework
@@ -167,6 +178,29 @@ def _place_after_import(name: str, framework: Any) -> None:
         with contextlib.suppress(RuntimeError):  # allowed once, before any parallel work
             framework.set_num_interop_threads(1)
     # JAX has no thread-count setting: the worker's cores (CNN_TUNE_CORES) bound it.
+
+
+def _deterministic_before_import(name: str) -> None:
+    """GPU kernels that give the same numbers on every run, so that `reproduce` matches a trial
+    trained on a GPU (its default kernels sum in a varying order: the same JAX trial twice on an
+    H200 differed from the first epoch). A setting the user gave in XLA_FLAGS wins; CPU training is
+    deterministic either way."""
+    if name == "jax":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
+    elif name == "torch":  # cuBLAS is deterministic only with a fixed workspace, set before CUDA starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def _deterministic_after_import(name: str, framework: Any) -> None:
+    """TensorFlow's and PyTorch's deterministic GPU kernels, where there is a GPU (on the CPU they
+    would change nothing but could refuse an operation)."""
+    if name == "tensorflow" and framework.config.list_physical_devices("GPU"):
+        framework.config.experimental.enable_op_determinism()
+    elif name == "torch" and framework.cuda.is_available():
+        framework.use_deterministic_algorithms(True, warn_only=True)
+        framework.backends.cudnn.benchmark = False
 
 
 def clear_memory() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tuner.training.backend import default_backend
 
@@ -21,12 +22,28 @@ class TrainingOptions:
     tensorflow); `xla`: compile the training step with XLA (JAX always does; PyTorch: torch.compile);
     `mixed_precision`: train in mixed_float16 (GPUs); `steps_per_execution`: training steps Keras
     runs per call into the compiled function (the numbers are the same; a small model's epoch gets
-    faster as dispatch is paid less often; None: STEPS_PER_EXECUTION, 1 on PyTorch, which takes no other)."""
+    faster as dispatch is paid less often; None: STEPS_PER_EXECUTION, 1 on PyTorch, which takes no other);
+    `deterministic`: GPU kernels that give the same numbers every run, so that `reproduce` matches
+    (on an H200 with JAX: later epochs 1.12x as long, the compiling first epoch shorter; reports/gpu.md;
+    CPU training is deterministic anyway)."""
 
     xla: bool = False
     mixed_precision: bool = False
     steps_per_execution: int | None = None
     backend: str = field(default_factory=default_backend)
+    deterministic: bool = True
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], backend: str) -> TrainingOptions:
+        """The options a run trained with, from its run.json (older runs recorded fewer of them; runs
+        made before `deterministic` trained on the CPU, where kernels are deterministic anyway)."""
+        return cls(
+            xla=bool(record.get("xla", False)),
+            mixed_precision=bool(record.get("mixed_precision", False)),
+            steps_per_execution=int(record.get("steps_per_execution") or 1),
+            backend=backend,
+            deterministic=bool(record.get("deterministic", True)),
+        )
 
     def decided(self) -> TrainingOptions:
         """These options with `steps_per_execution` filled in (`steps`), as run.json records them."""
