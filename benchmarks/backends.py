@@ -14,9 +14,9 @@ Prints each fit's epoch seconds and training accuracies (variants that keep the 
 
 Variants: `spe=K` steps_per_execution K; `mp` mixed precision; `xla` jit_compile (TensorFlow XLA,
 torch.compile on PyTorch; JAX always compiles); `device` the arrays converted to the backend's
-tensors before fit (on the GPU when there is one) instead of NumPy arrays; `det` deterministic GPU
-kernels (XLA's `--xla_gpu_deterministic_ops`, `TF_DETERMINISTIC_OPS`). `--same-seed` trains every
-repeat with one seed, so the last losses show whether an arm gives the same numbers twice.
+tensors before fit (on the GPU when there is one) instead of NumPy arrays; `nodet` the GPU kernels as
+the framework picks them, not deterministic (cnn-tune's --no-deterministic). `--same-seed` trains
+every repeat with one seed, so the last losses show whether an arm gives the same numbers twice.
 """
 
 from __future__ import annotations
@@ -59,10 +59,7 @@ def child(backend: str, variant: str, config: dict, seed: int) -> None:  # type:
     from tuner.training.trainer import train_trial
 
     parts = dict(part.partition("=")[::2] for part in variant.split("+"))
-    if "det" in parts:  # deterministic GPU kernels, set before the framework starts
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
-        os.environ["TF_DETERMINISTIC_OPS"] = "1"
-    use_backend(backend)
+    use_backend(backend, deterministic="nodet" not in parts)
     data = load_dataset("mnist")
     options = TrainingOptions(
         backend=backend,

@@ -100,18 +100,18 @@ search)
     trials_per_hour "$runs/$name" "$wall"
     mean_util "$OUT/util-$name.csv"
     ;;
-reproduce)  # a short search, then `cnn-tune reproduce` of its best trial, without and with deterministic GPU ops
+reproduce)  # a short search, then `cnn-tune reproduce` of its best trial, without and with deterministic GPU kernels
     backend=$1
     for det in off on; do
         name=reproduce-$backend-$det
-        flags=${XLA_FLAGS:-}
-        [ "$det" = on ] && flags="$flags --xla_gpu_deterministic_ops=true"
+        kernels=--deterministic
+        [ "$det" = off ] && kernels=--no-deterministic
         rm -rf "${runs:?}/$name"
         start=$(date +%s.%N)
-        XLA_FLAGS=$flags cnn_tune run --space exercise3 --backend "$backend" --no-start --pruner none --trials 2 \
+        cnn_tune run --space exercise3 --backend "$backend" "$kernels" --no-start --pruner none --trials 2 \
             --max-epochs 3 --out "$runs" --name "$name" -q "${@:2}" >"$OUT/$name.log" 2>&1
         echo "== $name: search exit $?, $(python3 -c "import time; print(round(time.time() - $start))") s"
-        XLA_FLAGS=$flags cnn_tune reproduce "$runs/$name" --trial 0 >>"$OUT/$name.log" 2>&1
+        cnn_tune reproduce "$runs/$name" --trial 0 >>"$OUT/$name.log" 2>&1  # with the kernels run.json records
         echo "== $name: reproduce exit $?"
         grep -E "reproduced:|differ|^\| (train|validation|test) accuracy" "$OUT/$name.log" | tail -12
     done

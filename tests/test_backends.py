@@ -133,7 +133,7 @@ print(json.dumps([active_backend(), sorted(os.sched_getaffinity(0)), threads,
         assert preallocate == "false" and xla_flags == "--xla_gpu_deterministic_ops=true"
 
 
-def test_deterministic_kernels_are_chosen_before_the_framework_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_deterministic_settings_keep_the_users_own(monkeypatch: pytest.MonkeyPatch) -> None:
     from tuner.training import backend
 
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")

@@ -214,7 +214,15 @@ def test_the_ladder_stops_trials_at_a_budget_that_doubles_until_one_meets_the_ru
     for number in (1, 7):
         assert with_start.reason(replace(progress(space, number, 0.5, 5), config=reference), []) is None
     other = {**reference, "learning_rate": 0.002}
-    assert with_start.reason(replace(progress(space, 1, 0.5, 5), config=other), []) is not None
+    assert with_start.reason(replace(progress(space, 2, 0.5, 5), config=other), []) is not None
+    # only a whole entry tells a start configuration by its values: one that leaves values to the
+    # sampler is known by its number alone; a value its own choices switch off is no part of it
+    partial = full.with_start([{"batch_size": 32}])
+    assert partial.is_start(reference) is False
+    assert Ladder(partial).reason(progress(space, 0, 0.5, 5), []) is None
+    assert Ladder(partial).reason(replace(progress(space, 3, 0.5, 5), config=reference), []) is not None
+    switched_off = full.with_start([{**full.start[1], "schedule_epochs": 4}])
+    assert switched_off.is_start(reference) is True
     # once a trial met the rule, the ladder is done: exact and the curve bound prune against it
     assert ladder.reason(progress(space, 1, 0.3, 12), [finished(0, 2.0, 14, reached=14)]) is None
     # the default pruner for a threshold objective has it last; a grid's rows all train to exact's limit

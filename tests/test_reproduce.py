@@ -63,21 +63,42 @@ def test_data_fingerprint_change_warns(finished_run: Path, tiny_data: Path, tmp_
 def test_the_run_records_deterministic_kernels_and_reproduce_keeps_the_choice(
     finished_run: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
+    import os
+    import subprocess
+    import sys
+
     from tuner.training.options import TrainingOptions
 
     record = json.loads((finished_run / "run.json").read_text())
     assert record["deterministic"] is True  # the default: a GPU trial reproduces too
+    assert "deterministic" not in record["identity"]  # so runs made before the option keep resuming
     assert TrainingOptions.from_record(record, "tensorflow").deterministic
     assert TrainingOptions.from_record({}, "tensorflow").deterministic  # runs made before the option
     assert not TrainingOptions.from_record({"deterministic": False}, "jax").deterministic
 
-    ran = invoke("run", "--space", "exercise3", "--trials", "1", "--max-epochs", "1", "--no-deterministic",
-                 "--out", str(tmp_path), "--name", "fast-kernels", "-q")  # fmt: skip
-    assert ran.exit_code == 0, ran.output
-    assert json.loads((tmp_path / "fast-kernels" / "run.json").read_text())["deterministic"] is False
-    again = invoke("reproduce", str(tmp_path / "fast-kernels"))
+    # A new process takes --no-deterministic (this one loaded Keras long ago, with the default)
+    command = [sys.executable, "-m", "tuner", "run", "--space", "exercise3", "--trials", "1", "--max-epochs", "1",
+               "--no-deterministic", "--out", str(tmp_path), "--name", "fast-kernels", "-q"]  # fmt: skip
+    ran = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), timeout=600)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    folder = tmp_path / "fast-kernels"
+    fast = json.loads((folder / "run.json").read_text())
+    assert fast["deterministic"] is False and fast["identity"]["deterministic"] is False
+    again = invoke("reproduce", str(folder))
     assert again.exit_code == 0, again.output  # on the CPU the kernels are deterministic either way
     assert "warning: the run trained with --no-deterministic: on a GPU its numbers vary" in again.stderr
+    assert "warning: Keras already loaded in this process with deterministic GPU kernels, unlike the run" in (
+        again.stderr
+    )
+    # resumed with other kernels it would be another search: refused, with what differs
+    resumed = invoke("run", "--space", "exercise3", "--trials", "2", "--max-epochs", "1",
+                     "--out", str(tmp_path), "--name", "fast-kernels", "-q")  # fmt: skip
+    one_line_error(resumed, r"holds another search \(deterministic=False\)")
+    # this process trains with deterministic kernels whatever a later run asks, and its record says so
+    late = invoke("run", "--space", "exercise3", "--trials", "1", "--max-epochs", "1", "--no-deterministic",
+                  "--out", str(tmp_path), "--name", "late", "-q")  # fmt: skip
+    assert late.exit_code == 0, late.output
+    assert json.loads((tmp_path / "late" / "run.json").read_text())["deterministic"] is True
 
 
 def test_bad_trial_is_exit_2(finished_run: Path) -> None:

@@ -57,7 +57,8 @@ class Ladder(Pruner):
         return min(self.epochs, first * 2 ** (missed // RUNG))
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
-        if self.space.is_start(trial.config) or fastest(finished, self.key) is not None:
+        start = trial.number < len(self.space.start) or self.space.is_start(trial.config)
+        if start or fastest(finished, self.key) is not None:
             return None
         budget = self.budget(len(finished))
         if budget >= self.epochs:

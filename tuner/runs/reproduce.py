@@ -12,7 +12,7 @@ import pandas as pd
 
 from tuner.errors import CnnTuneError, StopTrial
 from tuner.runs.record import versions
-from tuner.training.backend import recorded_backend, use_backend
+from tuner.training.backend import deterministic_kernels, recorded_backend, use_backend
 from tuner.training.options import TrainingOptions
 
 if TYPE_CHECKING:
@@ -89,10 +89,15 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
     options = TrainingOptions.from_record(record, backend)  # as the run trained
     if not options.deterministic:
         warnings.append(
-            "the run trained with --no-deterministic: on a GPU its numbers vary from run to run, "
-            "so they may differ in the last digits"
+            "the run trained with --no-deterministic: on a GPU its numbers vary from run to run, so they may differ"
         )
     use_backend(backend, options.deterministic)  # the run's own: another backend's numbers differ
+    if deterministic_kernels() != options.deterministic:
+        warnings.append(
+            "Keras already loaded in this process with"
+            + ("out" if not deterministic_kernels() else "")
+            + " deterministic GPU kernels, unlike the run: on a GPU the numbers may differ"
+        )
     from tuner.training.trainer import train_trial  # Keras loads here
 
     said: list[str] = []

@@ -22,7 +22,7 @@ from tuner.search.observer import Observer, Observers, WorkerLines
 from tuner.search.settings import SearchSettings
 from tuner.search.workers import die_with_parent, start_workers
 from tuner.space import Space, load_space
-from tuner.training.backend import use_backend
+from tuner.training.backend import deterministic_kernels, use_backend
 from tuner.training.devices import Placement, plan_workers, visible_gpus
 from tuner.training.options import TrainingOptions
 
@@ -150,6 +150,8 @@ def run_search(
         **({"set": settings.pins} if settings.pins else {}),  # runs made without pins keep resuming
         # A backend's numbers differ from another's; TensorFlow runs made before --backend keep resuming.
         **({"backend": settings.training.backend} if settings.training.backend != "tensorflow" else {}),
+        # Resumed with other kernels, a run could not say which trials `reproduce` can match.
+        **({"deterministic": False} if not deterministic_kernels() else {}),
     }
     trials = settings.budget.trials or space.trials
     run = new_record(
@@ -170,7 +172,7 @@ def run_search(
         mixed_precision=settings.training.mixed_precision,
         xla=settings.training.xla,
         steps_per_execution=settings.training.steps_per_execution,
-        deterministic=settings.training.deterministic,
+        deterministic=deterministic_kernels(),  # what this process trains with, if it loaded Keras before
         **({"tensorboard": str(settings.tensorboard)} if settings.tensorboard is not None else {}),
     )
     resumed = store.prepare(identity, run, join)

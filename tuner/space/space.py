@@ -146,10 +146,13 @@ class Space:
         return replace(self, start=())
 
     def is_start(self, config: dict[str, Any]) -> bool:
-        """Whether `config` is one of the start configurations: every value an entry gives matches.
-        Known by content, not by trial number: an interrupted start configuration runs again
-        under a new number when the run resumes."""
-        return any(all(config.get(k) == v for k, v in entry.items()) for entry in self.start)
+        """Whether `config` is one of the start configurations that give every searched value (a value
+        the entry gives for a parameter its own choices switch off, such as schedule_epochs with a
+        constant rate, is not part of the trial). An interrupted start configuration runs again under a
+        new trial number when the run resumes: its values tell it. An entry that leaves values to the
+        sampler matches no trial this way."""
+        searched = {p.name: config[p.name] for p in self.searched if p.name in config}
+        return any({k: v for k, v in entry.items() if k in searched} == searched for entry in self.start)
 
     def architectures(self) -> list[dict[str, Any]]:
         """Every architecture the space can build, with ranges reduced to the values that reach extremes."""

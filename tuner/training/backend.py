@@ -28,6 +28,7 @@ __all__ = [  # noqa: F822 - keras, kt and tf are provided lazily by __getattr__
     "check_backend",
     "clear_memory",
     "default_backend",
+    "deterministic_kernels",
     "keras",
     "kt",
     "recorded_backend",
@@ -86,8 +87,14 @@ def use_backend(name: str, deterministic: bool = True) -> None:
             field=f"backend {name}",
         )
     os.environ["KERAS_BACKEND"] = name
-    if loaded is None:
+    if not _modules:
         _deterministic["on"] = deterministic
+
+
+def deterministic_kernels() -> bool:
+    """Whether this process's framework trains (or will train, once it loads) with deterministic GPU
+    kernels: what `use_backend` asked before Keras loaded, which is what run.json records."""
+    return _deterministic["on"]
 
 
 def active_backend() -> str | None:

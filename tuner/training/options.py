@@ -25,7 +25,8 @@ class TrainingOptions:
     faster as dispatch is paid less often; None: STEPS_PER_EXECUTION, 1 on PyTorch, which takes no other);
     `deterministic`: GPU kernels that give the same numbers every run, so that `reproduce` matches
     (on an H200 with JAX: later epochs 1.12x as long, the compiling first epoch shorter; reports/gpu.md;
-    CPU training is deterministic anyway)."""
+    CPU training is deterministic anyway). The framework takes it when it loads (`use_backend`), once
+    per process, not per trial."""
 
     xla: bool = False
     mixed_precision: bool = False
@@ -35,8 +36,9 @@ class TrainingOptions:
 
     @classmethod
     def from_record(cls, record: dict[str, Any], backend: str) -> TrainingOptions:
-        """The options a run trained with, from its run.json (older runs recorded fewer of them; runs
-        made before `deterministic` trained on the CPU, where kernels are deterministic anyway)."""
+        """The options a run trained with, from its run.json (older runs recorded fewer of them; a run
+        made before `deterministic` counts as deterministic: on the CPU, where this project made
+        them, it was)."""
         return cls(
             xla=bool(record.get("xla", False)),
             mixed_precision=bool(record.get("mixed_precision", False)),
