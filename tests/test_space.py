@@ -206,5 +206,5 @@ def test_exercise3_starts_from_a_cheap_configuration_then_the_courses_reference_
     cheap, reference = load_space("exercise3").start
     course = {"filters": 32, "kernel_size": 3, "dense_units": 128, "dropout": 0.0, "learning_rate": 0.001}
     assert reference == {**course, "batch_size": 32, "lr_schedule": "constant", "batch_norm": False}
-    assert cheap["batch_size"] == 128 and cheap["dropout"] == 0.0
-    assert cheap["lr_schedule"] == "cosine" and cheap["schedule_epochs"] == 4  # reports/exercise3-start.md
+    assert cheap["batch_size"] == 128 and cheap["dropout"] == 0.0 and cheap["batch_norm"] is True
+    assert cheap["lr_schedule"] == "cosine" and cheap["schedule_epochs"] == 3  # reports/exercise3-start.md
