@@ -137,7 +137,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     ),
     "set without a value": (run_with("--set", "filters"), r"--set filters: write NAME=VALUE"),
     "start value outside the space": (
-        edited("{filters: 32, kernel_size: 3,", "{filters: 48, kernel_size: 3,"),
+        edited("{filters: 16, kernel_size: 5,", "{filters: 48, kernel_size: 5,"),
         r"bad\.yaml: search\.start\[0\]\.filters: 48 is outside params\.filters \(choice 16, 32, 64\)",
     ),
     "report format": (lambda tmp: ["report", str(tmp), "--format", "pdf"], r"--format: unknown format 'pdf'"),
