@@ -102,6 +102,11 @@ def grid_space(folder: Path) -> Path:
     return path
 
 
+# Scripted curves ignore the learning rate: pin constant rates where a schedule's zero-rate stop
+# (exact's) would cut a curve that, scripted, still rises.
+CONSTANT_RATE = ["lr_schedule=constant"]
+
+
 def scripted_runner(
     speed: Callable[[dict[str, Any]], float] = lambda c: c.get("filters", 32) / 32,
     fail_when: Callable[[dict[str, Any]], str | None] = lambda c: None,

@@ -6,15 +6,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import GRID_CELLS, SPACES, grid_space, make_settings, scripted_runner
+from conftest import CONSTANT_RATE, GRID_CELLS, SPACES, grid_space, make_settings, scripted_runner
 
 from tuner.errors import CnnTuneError
 from tuner.search import run_search
 from tuner.search.observer import Observer
 from tuner.space import load_space
-
-# Scripted curves ignore the learning rate: with a schedule, exact's zero-rate stop would cut them.
-CONSTANT = ["lr_schedule=constant"]
 
 
 def search(tmp_path: Path, runner: Any, **options: Any) -> Any:
@@ -77,7 +74,7 @@ def test_conditional_parameters_exist_only_when_active(tmp_path: Path, tiny_data
 def test_exact_pruner_stops_trials_that_cannot_win(tmp_path: Path, tiny_data: Path) -> None:
     # filters 64 reaches the threshold fastest; slower trials are cut at the best epoch so far.
     runner = scripted_runner(speed=lambda c: c["filters"] / 16)
-    outcome = search(tmp_path, runner, trials=8, algorithm="random", seed=3, pruner="exact", pins=CONSTANT)
+    outcome = search(tmp_path, runner, trials=8, algorithm="random", seed=3, pruner="exact", pins=CONSTANT_RATE)
     trials = pd.read_csv(outcome.store.path / "trials.csv")
     reached = trials[trials["reached_threshold"] == True]  # noqa: E712
     pruned = trials[trials["state"] == "pruned"]
@@ -215,7 +212,7 @@ def test_exact_pruner_on_training_seconds(tmp_path: Path, tiny_data: Path) -> No
     runner = scripted_runner(speed=lambda c: c["filters"] / 16, epoch_seconds=lambda c: (c["filters"] / 16) ** 2)
     outcome = search(
         tmp_path, runner, space=str(tmp_path / "timed.yaml"), trials=8, algorithm="random", seed=3, pruner="exact",
-        pins=CONSTANT,
+        pins=CONSTANT_RATE,
     )  # fmt: skip
     trials = pd.read_csv(outcome.store.path / "trials.csv")
     run = json.loads((outcome.store.path / "run.json").read_text())

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from conftest import GRID_CELLS, grid_space, make_settings, scripted_runner
+from conftest import CONSTANT_RATE, GRID_CELLS, grid_space, make_settings, scripted_runner
 
 from tuner.errors import CnnTuneError
 from tuner.search import run_search
@@ -141,9 +141,8 @@ def test_failed_trials_use_keras_tuners_mechanism_and_the_search_goes_on(tmp_pat
 
 
 def test_exact_pruner_on_keras_tuner(tmp_path: Path, tiny_data: Path) -> None:
-    # constant rates: the scripted curves ignore the rate, so a schedule's zero-rate stop would cut them
     runner = scripted_runner(speed=lambda c: c["filters"] / 16)
-    outcome = search(tmp_path, runner, trials=8, pruner="exact", seed=3, pins=["lr_schedule=constant"])
+    outcome = search(tmp_path, runner, trials=8, pruner="exact", seed=3, pins=CONSTANT_RATE)
     trials = pd.read_csv(outcome.store.path / "trials.csv")
     assert (trials["state"] == "pruned").sum() > 0
     assert trials[trials["state"] == "pruned"]["fail_reason"].str.contains("reached it at epoch").all()

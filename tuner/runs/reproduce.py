@@ -92,11 +92,10 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
             "the run trained with --no-deterministic: on a GPU its numbers vary from run to run, so they may differ"
         )
     use_backend(backend, options.deterministic)  # the run's own: another backend's numbers differ
-    if deterministic_kernels() != options.deterministic:
+    if (loaded := deterministic_kernels()) != options.deterministic:
         warnings.append(
-            "Keras already loaded in this process with"
-            + ("out" if not deterministic_kernels() else "")
-            + " deterministic GPU kernels, unlike the run: on a GPU the numbers may differ"
+            f"Keras already loaded in this process with{'' if loaded else 'out'} deterministic GPU kernels, "
+            "unlike the run: on a GPU the numbers may differ"
         )
     from tuner.training.trainer import train_trial  # Keras loads here
 

@@ -113,6 +113,7 @@ def run_search(
     join = worker > 1
     settings.check()
     use_backend(settings.training.backend, settings.training.deterministic)  # before Keras loads, in every worker
+    kernels = deterministic_kernels()  # what this process trains with, if it loaded Keras before
     engine = get_engine(settings.engine, settings.algorithm)
     space = _space(settings, engine)
     pruner_name = settings.pruner or engine.default_pruner(space)
@@ -151,7 +152,7 @@ def run_search(
         # A backend's numbers differ from another's; TensorFlow runs made before --backend keep resuming.
         **({"backend": settings.training.backend} if settings.training.backend != "tensorflow" else {}),
         # Resumed with other kernels, a run could not say which trials `reproduce` can match.
-        **({"deterministic": False} if not deterministic_kernels() else {}),
+        **({"deterministic": False} if not kernels else {}),
     }
     trials = settings.budget.trials or space.trials
     run = new_record(
@@ -172,7 +173,7 @@ def run_search(
         mixed_precision=settings.training.mixed_precision,
         xla=settings.training.xla,
         steps_per_execution=settings.training.steps_per_execution,
-        deterministic=deterministic_kernels(),  # what this process trains with, if it loaded Keras before
+        deterministic=kernels,
         **({"tensorboard": str(settings.tensorboard)} if settings.tensorboard is not None else {}),
     )
     resumed = store.prepare(identity, run, join)
