@@ -41,7 +41,7 @@ def test_a_search_with_two_workers_and_its_exact_reproduction(backend: str, tiny
         "--max-epochs", "2", "--out", str(tmp_path), "-q",
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-3000:]
-    folder = tmp_path / "exercise3-optuna-tpe"
+    folder = tmp_path / "exercise3-optuna-cost-tpe"
     record = json.loads((folder / "run.json").read_text())
     assert record["backend"] == backend and record["identity"]["backend"] == backend
     trials = pd.read_csv(folder / "trials.csv")

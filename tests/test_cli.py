@@ -106,7 +106,7 @@ def test_run_trains_for_real_and_report_reads_it(tmp_path: Path, tiny_data: Path
     result = invoke("run", "--space", str(space), "--trials", "2", "--max-epochs", "3", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "Reached 20% accuracy so cancelling training!" in result.stdout
-    folder = tmp_path / "exercise3-optuna-tpe"
+    folder = tmp_path / "exercise3-optuna-cost-tpe"
     trials = pd.read_csv(folder / "trials.csv")
     assert trials["state"].tolist() == ["complete", "complete"] or "pruned" in trials["state"].tolist()
     assert trials["conv_layers"].tolist() == [1, 1] and trials["pool_layers"].tolist() == [1, 1]

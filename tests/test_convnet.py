@@ -103,6 +103,6 @@ def test_convnet_runs_on_an_image_folder(tmp_path: Path) -> None:
         "-q",
     )
     assert result.exit_code == 0, result.output
-    trials = pd.read_csv(tmp_path / "runs" / "convnet-optuna-tpe" / "trials.csv")
+    trials = pd.read_csv(tmp_path / "runs" / "convnet-optuna-cost-tpe" / "trials.csv")
     assert trials["state"].tolist() == ["complete", "complete"]
     assert trials["conv_layers"].tolist() == [4, 4] and trials["pool_layers"].tolist() == [2, 2]

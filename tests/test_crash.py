@@ -42,7 +42,8 @@ def start(out: Path, trials: int, env: dict[str, str], engine: str = "optuna") -
 
 @pytest.mark.skipif(sys.platform == "win32", reason="kill -9 is POSIX")
 @pytest.mark.parametrize(
-    ("engine", "folder_name"), [("optuna", "exercise3-optuna-tpe"), ("keras-tuner", "exercise3-keras-tuner-random")]
+    ("engine", "folder_name"),
+    [("optuna", "exercise3-optuna-cost-tpe"), ("keras-tuner", "exercise3-keras-tuner-random")],
 )
 def test_kill_9_then_resume_completes_exactly(tmp_path: Path, tiny_data: Path, engine: str, folder_name: str) -> None:
     env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
@@ -84,7 +85,7 @@ def test_sigterm_and_sigint_mark_the_trial_and_write_tables(
 ) -> None:
     env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
     process = start(tmp_path, 50, env)
-    trials = tmp_path / "exercise3-optuna-tpe" / "trials.csv"
+    trials = tmp_path / "exercise3-optuna-cost-tpe" / "trials.csv"
     wait_mid_trial(tmp_path, process)
     process.send_signal(sig)
     process.communicate(timeout=60)
@@ -102,7 +103,7 @@ def test_ten_kill_9_rounds_at_random_moments(tmp_path: Path, tiny_data: Path) ->
     each time: no complete trial is lost or doubled and the study ends with exactly the asked count."""
     env = {**os.environ, "CNN_TUNE_DATA": str(tiny_data), "CNN_TUNE_OFFLINE": "1"}
     trials, rng = 150, random.Random(11)
-    table = tmp_path / "exercise3-optuna-tpe" / "trials.csv"
+    table = tmp_path / "exercise3-optuna-cost-tpe" / "trials.csv"
     kept: set[tuple[str, int]] = set()
     kills = 0
     for _ in range(10):

@@ -44,7 +44,7 @@ def search(out: Path, trials: int, runner: Any) -> Any:
 
 
 def finished(out: Path) -> pd.DataFrame:
-    frame = pd.read_csv(out / "exercise3-optuna-tpe" / "trials.csv")
+    frame = pd.read_csv(out / "exercise3-optuna-cost-tpe" / "trials.csv")
     return frame[frame["state"] == "complete"]
 
 
@@ -74,7 +74,7 @@ def test_read_only_mid_search_then_resume(disk: Path, tiny_data: Path) -> None:
     assert len(finished(disk)) == 3
     remount(disk, "rw")
     search(disk, 6, scripted_runner())
-    after = pd.read_csv(disk / "exercise3-optuna-tpe" / "trials.csv")
+    after = pd.read_csv(disk / "exercise3-optuna-cost-tpe" / "trials.csv")
     assert (after["state"] == "complete").sum() == 6 and after["trial"].is_unique
     failed = after[after["state"] == "failed"]  # the trial running when the disk turned read-only
     assert len(failed) == 1 and failed["fail_reason"].iloc[0].startswith("interrupted")

@@ -23,7 +23,7 @@ def test_runs_the_asked_number_of_trials_and_writes_tables(tmp_path: Path, tiny_
     runner = scripted_runner()
     outcome = search(tmp_path, runner, trials=5, pruner="none")
     folder = outcome.store.path
-    assert folder == tmp_path / "exercise3-optuna-tpe"
+    assert folder == tmp_path / "exercise3-optuna-cost-tpe"
     trials = pd.read_csv(folder / "trials.csv")
     assert len(trials) == 5 and set(trials["state"]) == {"complete"}
     for column in (
@@ -238,7 +238,10 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
     ("options", "message"),
     [
         ({"engine": "sklearn"}, r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),
-        ({"algorithm": "annealing"}, r"unknown algorithm 'annealing' for engine optuna; choose from: cmaes, grid"),
+        (
+            {"algorithm": "annealing"},
+            r"unknown algorithm 'annealing' for engine optuna; choose from: cmaes, cost-tpe, grid",
+        ),
         (
             {"pruner": "eager"},
             r"^pruner: unknown pruner 'eager'; choose from: curve, exact, hyperband, ladder, median, none",

@@ -33,7 +33,7 @@ def run_helper(out: Path, trials: int, workers: int, data: Path, *extra: str) ->
 def test_three_workers_share_the_study_exactly(tmp_path: Path, tiny_data: Path) -> None:
     done = run_helper(tmp_path, 9, 3, tiny_data)
     assert done.returncode == 0, done.stderr
-    trials = pd.read_csv(tmp_path / "exercise3-optuna-tpe" / "trials.csv")
+    trials = pd.read_csv(tmp_path / "exercise3-optuna-cost-tpe" / "trials.csv")
     assert (trials["state"] == "complete").sum() == 9 and len(trials) == 9  # none doubled, none beyond the count
     assert trials["trial"].is_unique and trials["seed"].is_unique
     assert trials["config"].is_unique  # each worker's sampler proposes its own configurations
@@ -45,7 +45,7 @@ def test_three_workers_share_the_study_exactly(tmp_path: Path, tiny_data: Path) 
 def test_stop_when_found_ends_every_worker(tmp_path: Path, tiny_data: Path) -> None:
     done = run_helper(tmp_path, 50, 2, tiny_data, "found")
     assert done.returncode == 0, done.stderr
-    trials = pd.read_csv(tmp_path / "exercise3-optuna-tpe" / "trials.csv")
+    trials = pd.read_csv(tmp_path / "exercise3-optuna-cost-tpe" / "trials.csv")
     reached = trials[trials["reached_threshold"] == True]  # noqa: E712
     assert len(reached) >= 1 and len(trials) < 50
     first_done = pd.to_datetime(reached["finished"]).min()
@@ -132,5 +132,5 @@ def test_workers_end_when_their_parent_is_killed(tmp_path: Path, tiny_data: Path
     assert not any(_alive(p) for p in workers), "a worker outlived its killed parent by 10 s"
     done = run_helper(tmp_path, 12, 2, tiny_data)  # the same command resumes
     assert done.returncode == 0, done.stderr
-    trials = pd.read_csv(tmp_path / "exercise3-optuna-tpe" / "trials.csv")
+    trials = pd.read_csv(tmp_path / "exercise3-optuna-cost-tpe" / "trials.csv")
     assert (trials["state"] == "complete").sum() == 12

@@ -21,7 +21,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> P
         patch.setenv("CNN_TUNE_DATA", str(data_root))
         result = invoke("run", "--space", "exercise3", "--trials", "2", "--max-epochs", "2", "--out", str(out), "-q")
     assert result.exit_code == 0, result.output
-    return out / "exercise3-optuna-tpe"
+    return out / "exercise3-optuna-cost-tpe"
 
 
 def test_reproduce_matches_and_saves_a_safe_model(finished_run: Path, tiny_data: Path) -> None:

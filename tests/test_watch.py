@@ -46,7 +46,7 @@ def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
 @pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
 def test_watch_follows_a_running_search_to_its_end(engine: str, tmp_path: Path, tiny_data: Path) -> None:
     search = start_search(tmp_path, 6, engine)
-    folder = tmp_path / ("exercise3-optuna-tpe" if engine == "optuna" else "exercise3-keras-tuner-random")
+    folder = tmp_path / ("exercise3-optuna-cost-tpe" if engine == "optuna" else "exercise3-keras-tuner-random")
     seen = watch(str(folder), "--every", "0.2")
     assert search.wait(timeout=60) == 0
     assert seen.returncode == 0, seen.stderr
@@ -65,7 +65,7 @@ def test_watch_follows_a_running_search_to_its_end(engine: str, tmp_path: Path, 
 def test_watch_writes_nothing_and_fits_the_terminal(tmp_path: Path, tiny_data: Path) -> None:
     search = start_search(tmp_path, 3)
     assert search.wait(timeout=60) == 0
-    folder = tmp_path / "exercise3-optuna-tpe"
+    folder = tmp_path / "exercise3-optuna-cost-tpe"
     before = folder_state(tmp_path)
     seen = watch(str(folder), "--every", "0.2", width=80)
     assert seen.returncode == 0, seen.stderr
@@ -98,7 +98,7 @@ def test_watch_keeps_watching_a_run_that_has_not_ended(tmp_path: Path, tiny_data
 
     search = start_search(tmp_path, 2)
     assert search.wait(timeout=60) == 0
-    run_file = tmp_path / "exercise3-optuna-tpe" / "run.json"
+    run_file = tmp_path / "exercise3-optuna-cost-tpe" / "run.json"
     record = json.loads(run_file.read_text())
     assert record["ended"]  # the session said when it ended
     run_file.write_text(json.dumps({**record, "ended": None}))  # as between two trials of a live run

@@ -72,6 +72,7 @@ class EngineName(str, Enum):
 
 
 class Algorithm(str, Enum):
+    cost_tpe = "cost-tpe"
     tpe = "tpe"
     random = "random"
     grid = "grid"

@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.engines.base import Engine, Proposal, Study
+from tuner.engines.cost_tpe import CostTPESampler
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
 from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, records_of, write_run
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
@@ -59,6 +60,8 @@ def _needs(module: str, algorithm: str) -> None:
 class OptunaEngine(Engine):
     name = "optuna"
     algorithms: ClassVar[dict[str, str]] = {
+        "cost-tpe": "TPE weighing each candidate by its predicted seconds per epoch (improvement per second) "
+        "for threshold objectives; plain TPE for others",
         "tpe": "Tree-structured Parzen Estimator (multivariate, grouped for conditional parameters)",
         "random": "independent uniform sampling",
         "grid": "every combination of discrete values (ranges need a step)",
@@ -93,17 +96,22 @@ class OptunaEngine(Engine):
 
     # -- opening the study ----------------------------------------------------------------------
 
-    def sampler(self, space: Space, seed: int, trials: int) -> optuna.samplers.BaseSampler:
-        if self.algorithm == "tpe":
-            return optuna.samplers.TPESampler(
-                seed=seed,
+    def sampler(self, spec: Study) -> optuna.samplers.BaseSampler:
+        seed = spec.seed if spec.sampler_seed is None else spec.sampler_seed
+        if self.algorithm in ("tpe", "cost-tpe"):
+            tpe: dict[str, Any] = {
+                "seed": seed,
                 # optuna's 10 random start-up trials are a whole CPU-sized budget of CNN trainings
                 # (5-8 trials in 15 minutes on 2 cores); TPE models the space from 5 on.
-                n_startup_trials=max(3, min(5, trials // 4)),
-                multivariate=True,
-                group=True,
-                constant_liar=True,
-            )
+                "n_startup_trials": max(3, min(5, spec.trials // 4)),
+                "multivariate": True,
+                "group": True,
+                "constant_liar": True,
+            }
+            dataset = (spec.run_record or {}).get("dataset") or {}
+            if self.algorithm == "cost-tpe" and spec.space.objective.needs_stop and dataset.get("input_shape"):
+                return CostTPESampler(tuple(dataset["input_shape"]), int(dataset.get("classes", 10)), **tpe)
+            return optuna.samplers.TPESampler(**tpe)
         if self.algorithm == "qmc":
             _needs("scipy", "qmc")
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
@@ -124,9 +132,7 @@ class OptunaEngine(Engine):
             storage=self.storage_at(self.storage_label(spec.folder, spec.storage)),
             load_if_exists=True,
             direction=spec.space.objective.direction,  # type: ignore[arg-type]
-            sampler=self.sampler(
-                spec.space, spec.seed if spec.sampler_seed is None else spec.sampler_seed, spec.trials
-            ),
+            sampler=self.sampler(spec),
         )
         if spec.run_record:
             self.check_same_search(spec)

@@ -7,6 +7,7 @@ training, and the summary view prints it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "hyperparameter_type",
     "layer_plan",
     "plan_counts",
+    "plan_work",
     "summary_rows",
 ]
 
@@ -221,6 +223,20 @@ def plan_counts(plan: list[LayerSpec]) -> dict[str, int]:
         "dense_layers": sum(layer.kind == "Dense" for layer in plan) - 1,
         "params": sum(layer.params for layer in plan),
     }
+
+
+def plan_work(plan: list[LayerSpec]) -> dict[str, int]:
+    """What one image costs the plan's forward pass: multiply-adds of the Conv2D and Dense layers, and
+    the values batch normalisation reads (a pass over the convolution's output, bound by memory)."""
+    macs = normalised = 0
+    for layer in plan:
+        if layer.kind == "Conv2D":  # each weight meets every output position once
+            macs += layer.params * layer.output_shape[0] * layer.output_shape[1]
+        elif layer.kind == "Dense":
+            macs += layer.params
+        elif layer.kind == "BatchNormalization":
+            normalised += math.prod(layer.output_shape)
+    return {"macs": macs, "normalised": normalised}
 
 
 def summary_rows(plan: list[LayerSpec]) -> list[dict[str, Any]]:
