@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+import pytest
 from conftest import make_settings, scripted_runner
 
 from tuner.engines.base import Study
 from tuner.engines.cost import MIN_TIMED, CostModel, epoch_seconds, features
-from tuner.engines.cost_tpe import CostTPESampler
+from tuner.engines.cost_tpe import CostTPESampler, log_improvement
 from tuner.engines.optuna_engine import OptunaEngine
 from tuner.search import run_search
 from tuner.space import load_space
@@ -62,6 +63,17 @@ def test_cost_model_recovers_the_weights_that_made_the_seconds() -> None:
     assert model.predict(config(16, batch=128)) < model.predict(config(64, 5, 512, 32, True))
     assert CostModel.fit(timed[: MIN_TIMED - 1], *MNIST) is None  # too few to fit three weights
     assert model.predict(config(kernel=29)) is None  # a kernel larger than the image builds nothing
+
+
+def test_log_improvement_levels_off_where_tpe_s_expected_improvement_does() -> None:
+    ratio = np.array([-800.0, 0.0, 2.0, 6.0, 800.0])
+    gamma = 0.1
+    expected = -np.log(gamma + (1 - gamma) * np.exp(-ratio[1:4]))
+    got = log_improvement(ratio, gamma)
+    np.testing.assert_allclose(got[1:4], expected, atol=1e-12)
+    assert np.isfinite(got).all() and got[0] < -790  # no overflow for a most unlikely candidate
+    assert got[4] == pytest.approx(np.log(1 / gamma))  # a certain candidate is worth 1 / gamma, no more
+    assert got[3] - got[2] < 1 < ratio[3] - ratio[2]  # so a cheaper, nearly as likely one can win
 
 
 def _timed_study(sampler: optuna.samplers.BaseSampler, count: int) -> optuna.Study:
