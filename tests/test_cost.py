@@ -92,11 +92,14 @@ def _timed_study(sampler: optuna.samplers.BaseSampler, count: int) -> optuna.Stu
 
 def test_cost_tpe_scores_each_candidate_through_optunas_tpe() -> None:
     """The two private TPESampler methods cost-tpe works through are still called (an optuna release
-    that moves them fails here, not silently), with one predicted cost per candidate."""
+    that moves them fails here, not silently), with one predicted cost per candidate, on odd trial
+    numbers; even ones are TPE's own proposals."""
     sampler = CostTPESampler(*MNIST, seed=1, n_startup_trials=3, multivariate=True)
-    _timed_study(sampler, 12)
+    _timed_study(sampler, 12)  # the last proposal is trial 11's
     assert sampler.last_costs is not None and len(sampler.last_costs) == 24  # optuna's n_ei_candidates
     assert (sampler.last_costs > 0).all()
+    _timed_study(sampler, 13)  # trial 12's: TPE's turn
+    assert sampler.last_costs is None
 
 
 def test_cost_tpe_is_the_default_for_threshold_objectives_only(tmp_path: Path) -> None:
