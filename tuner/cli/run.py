@@ -52,7 +52,8 @@ def run(
     algorithm: Algorithm | None = typer.Option(
         None,
         "--algorithm",
-        help="optuna: tpe, random, grid, qmc, cmaes; keras-tuner: random, bayesian, hyperband, grid.",
+        help="optuna: cost-tpe (default), tpe, random, grid, qmc, cmaes; keras-tuner: random (default), bayesian, "
+        "hyperband, grid.",
     ),
     pruner: PrunerName | None = typer.Option(
         None, "--pruner", help="Stop hopeless trials early (default: exact+curve+ladder for threshold objectives)."

@@ -60,8 +60,8 @@ def _needs(module: str, algorithm: str) -> None:
 class OptunaEngine(Engine):
     name = "optuna"
     algorithms: ClassVar[dict[str, str]] = {
-        "cost-tpe": "TPE weighing each candidate by its predicted seconds per epoch (improvement per second) "
-        "for threshold objectives; plain TPE for others",
+        "cost-tpe": "TPE taking turns, for threshold objectives, with the candidate of most expected improvement "
+        "per predicted second per epoch; plain TPE for other objectives",
         "tpe": "Tree-structured Parzen Estimator (multivariate, grouped for conditional parameters)",
         "random": "independent uniform sampling",
         "grid": "every combination of discrete values (ranges need a step)",
