@@ -29,3 +29,12 @@ def test_the_installed_keras_tuner_still_has_each_private_attribute(owner: str, 
     assert hasattr(classes[owner], attribute), (
         f"keras-tuner {kt.__version__} no longer has {owner}.{attribute}: update tuner/engines/private.py"
     )
+
+
+@pytest.mark.parametrize("attribute", __import__("tuner.engines.private", fromlist=["x"]).OPTUNA_PRIVATE)
+def test_the_installed_optuna_tpe_still_has_each_private_attribute(attribute: str) -> None:
+    import optuna
+
+    assert hasattr(optuna.samplers.TPESampler(), attribute), (
+        f"optuna {optuna.__version__} no longer has TPESampler.{attribute}: update tuner/engines/private.py"
+    )

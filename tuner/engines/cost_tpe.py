@@ -20,8 +20,8 @@ proposals had found there. Subtracting log(cost) from the log ratio itself is to
 replayed on a recorded search it changed 2 of 12 proposals, the ratio spanning several nats where the
 improvement it stands for has levelled off.
 
-It works through two methods optuna's TPESampler keeps private, `_sample` (one proposal for a
-search space) and `_compute_acquisition_func` (the candidates' scores); a test fails if they move.
+It changes TPE's scores through `ScoredTPE` (`tuner.engines.private`), which holds the reach into
+optuna's private methods; a test fails if they move.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from tuner.engines.cost import CostModel, epoch_seconds
+from tuner.engines.private import ScoredTPE
 
 __all__ = ["CostTPESampler", "log_improvement"]
 
@@ -44,7 +45,7 @@ def log_improvement(log_ratio: np.ndarray, gamma: float) -> np.ndarray:
     return -np.logaddexp(np.log(gamma), np.log1p(-gamma) - log_ratio) if gamma < 1 else np.zeros_like(log_ratio)
 
 
-class CostTPESampler(optuna.samplers.TPESampler):
+class CostTPESampler(ScoredTPE):
     """optuna's TPESampler; on odd trial numbers its candidates are scored by expected improvement per
     predicted second per epoch."""
 
@@ -52,37 +53,26 @@ class CostTPESampler(optuna.samplers.TPESampler):
         super().__init__(**tpe)
         self.input_shape = tuple(input_shape)
         self.classes = classes
-        self._asking: tuple[optuna.Study, dict[str, BaseDistribution], int] | None = None
         self.last_costs: np.ndarray | None = None  # the last candidates' predicted seconds per epoch
 
-    def _sample(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        self._asking = (study, search_space, trial.number)
-        try:
-            return super()._sample(study, trial, search_space)
-        finally:
-            self._asking = None
-
-    def _compute_acquisition_func(self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any) -> np.ndarray:
-        log_ratio = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
-        tpe_turn = self._asking is None or self._asking[2] % 2 == 0  # even trial numbers
-        self.last_costs = None if tpe_turn else self.costs(samples)
-        if self.last_costs is None or self._asking is None:
+    def rescore(
+        self,
+        study: optuna.Study,
+        space: dict[str, BaseDistribution],
+        number: int,
+        gamma: float,
+        samples: dict[str, np.ndarray],
+        log_ratio: np.ndarray,
+    ) -> np.ndarray:
+        self.last_costs = None if number % 2 == 0 else self.costs(study, space, samples)  # even: TPE's turn
+        if self.last_costs is None:
             return log_ratio
-        return log_improvement(log_ratio, self.good_share(self._asking[0])) - np.log(self.last_costs)
+        return log_improvement(log_ratio, gamma) - np.log(self.last_costs)
 
-    def good_share(self, study: optuna.Study) -> float:
-        """gamma: the share of the finished trials TPE counts as good (its `gamma(n)` of n)."""
-        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-        assert self._gamma is not None  # optuna's _sample sets it before it scores candidates
-        return min(1.0, self._gamma(finished) / finished) if finished else 1.0
-
-    def costs(self, samples: dict[str, np.ndarray]) -> np.ndarray | None:
+    def costs(
+        self, study: optuna.Study, space: dict[str, BaseDistribution], samples: dict[str, np.ndarray]
+    ) -> np.ndarray | None:
         """Each candidate's predicted seconds per epoch; None while the model cannot be fitted."""
-        if self._asking is None or not samples:
-            return None
-        study, space, _ = self._asking
         timed: list[tuple[dict[str, Any], float]] = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             config, seconds = t.user_attrs.get("config"), epoch_seconds(t.user_attrs.get("history") or [])

@@ -1,9 +1,10 @@
 """Every reach into a private attribute of keras-tuner or optuna, in one place, each with its reason.
 
-optuna needs none: its ask-and-tell API and storage API cover what cnn-tune does. keras-tuner
-writes its state files in place, and a `kill -9` in the middle of a write leaves half a JSON file
-that no resume can read; the only way to make those writes atomic is to replace the private
-methods that write them. `tests/test_private.py` fails loudly when an installed keras-tuner no
+keras-tuner writes its state files in place, and a `kill -9` in the middle of a write leaves half a
+JSON file that no resume can read; the only way to make those writes atomic is to replace the
+private methods that write them. optuna's ask-and-tell and storage APIs cover the rest of what
+cnn-tune does, but not the score TPE gives its candidates, which cost-tpe changes: `ScoredTPE`
+opens that one door. `tests/test_private.py` fails loudly when an installed keras-tuner or optuna no
 longer has one of them.
 """
 
@@ -13,9 +14,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
 from tuner.runs.store import write_atomic
 
-__all__ = ["KERAS_TUNER_PRIVATE", "AtomicOracleFiles", "save_project"]
+__all__ = ["KERAS_TUNER_PRIVATE", "OPTUNA_PRIVATE", "AtomicOracleFiles", "ScoredTPE", "save_project"]
 
 # (class, attribute) pairs this module relies on, checked by the tests against the installed keras-tuner.
 KERAS_TUNER_PRIVATE = (
@@ -23,6 +29,13 @@ KERAS_TUNER_PRIVATE = (
     ("Oracle", "_get_trial_dir"),  # where a trial's trial.json lives
     ("Oracle", "_save_trial"),  # keras-tuner's only writer of trial.json, called on every change
     ("BaseTuner", "_get_tuner_fname"),  # tuner0.json, whose presence makes keras-tuner reload
+)
+
+# (attribute of a TPESampler) this module relies on, checked by the tests against the installed optuna.
+OPTUNA_PRIVATE = (
+    "_sample",  # one proposal for one search space: the only call that knows the study, space and trial
+    "_compute_acquisition_func",  # the candidates' scores, log l(x) - log g(x), of which TPE takes the highest
+    "_gamma",  # gamma(n): how many of n finished trials TPE counts as good
 )
 
 
@@ -44,3 +57,43 @@ def save_project(tuner: Any) -> None:
     its first trial would start over with other values."""
     tuner.oracle.save()
     write_atomic(Path(tuner._get_tuner_fname()), json.dumps(tuner.get_state()))
+
+
+class ScoredTPE(optuna.samplers.TPESampler):
+    """optuna's TPESampler whose candidates' scores a subclass may change in `rescore`."""
+
+    def __init__(self, **tpe: Any) -> None:
+        super().__init__(**tpe)
+        self.asking: tuple[optuna.Study, dict[str, BaseDistribution], int] | None = None
+
+    def _sample(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self.asking = (study, search_space, trial.number)
+        try:
+            return super()._sample(study, trial, search_space)
+        finally:
+            self.asking = None
+
+    def _compute_acquisition_func(self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any) -> np.ndarray:
+        log_ratio = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+        if self.asking is None or not samples:
+            return log_ratio
+        study, space, number = self.asking
+        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        assert self._gamma is not None  # optuna's _sample sets it before it scores candidates
+        gamma = min(1.0, self._gamma(finished) / finished) if finished else 1.0
+        return self.rescore(study, space, number, gamma, samples, log_ratio)
+
+    def rescore(
+        self,
+        study: optuna.Study,
+        space: dict[str, BaseDistribution],
+        number: int,
+        gamma: float,
+        samples: dict[str, np.ndarray],
+        log_ratio: np.ndarray,
+    ) -> np.ndarray:
+        """The scores of the candidates `samples` (internal values, a column per parameter of `space`)
+        for trial `number`; `log_ratio` is TPE's own, `gamma` the share of finished trials it counts as good."""
+        return log_ratio
