@@ -85,6 +85,25 @@ def test_threshold_leaderboard_ranks_reached_first_then_epochs_then_seconds_then
     assert board["rank"].tolist() == [1, 2, 3, 4, 5]
 
 
+def test_a_complete_trial_ranks_above_a_pruned_one_on_validation_accuracy() -> None:
+    """Without a threshold, a pruned trial's value is its cut-short training's last epoch: every
+    complete trial ranks above it, as optuna's best trial is a complete one; the values order the rest."""
+    space = load_space("course-cnn")  # validation accuracy
+    trials = frame(
+        [
+            {"trial": 0, "state": "pruned", "val_accuracy": 0.991},  # the best value, cut short
+            {"trial": 1, "val_accuracy": 0.985},
+            {"trial": 2, "val_accuracy": 0.989},
+            {"trial": 3, "state": "pruned", "val_accuracy": 0.95},
+            {"trial": 4, "state": "failed", "val_accuracy": None},
+        ]
+    )
+    board = leaderboard(trials, space.objective, space.stop)
+    assert space.objective.name == "val_accuracy" and space.stop is None
+    assert board["trial"].tolist() == [2, 1, 0, 3]
+    assert board["state"].tolist() == ["complete", "complete", "pruned", "pruned"]
+
+
 def test_objective_values_agree_with_the_leaderboard() -> None:
     space = load_space("exercise3")
     objective = get_objective("epochs_to_threshold")

@@ -95,6 +95,7 @@ def leaderboard(
 ) -> pd.DataFrame:
     """Finished trials (complete or pruned), best first, ranked exactly by the objective."""
     finished = trials[trials["state"].isin(["complete", "pruned"])].copy()
+    finished["complete"] = finished["state"].eq("complete")
     if stop is not None:
         finished["shortfall"] = [
             0.0 if reached is True else stop.shortfall(None if pd.isna(best) else best)

@@ -74,7 +74,9 @@ class Objective:
                 ("shortfall", True),
                 ("val_accuracy", False),
             ]
-        return [(self.name, self.direction == "minimize")]
+        # A pruned trial's value is its last epoch's, of a training cut short: a complete trial ranks
+        # above every pruned one (as optuna's best trial is a complete one), whatever the values.
+        return [("complete", False), (self.name, self.direction == "minimize")]
 
 
 OBJECTIVES: dict[str, Objective] = {
