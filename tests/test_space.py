@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-import random
 from pathlib import Path
 
 import pytest
@@ -210,22 +208,3 @@ def test_exercise3_starts_from_a_cheap_configuration_then_the_courses_reference_
     assert reference == {**course, "batch_size": 32, "lr_schedule": "constant", "batch_norm": False}
     assert cheap["batch_size"] == 128 and cheap["dropout"] == 0.0 and cheap["batch_norm"] is True
     assert cheap["lr_schedule"] == "cosine" and cheap["schedule_epochs"] == 3  # reports/exercise3-start.md
-
-
-def test_a_random_draw_takes_allowed_values_and_only_active_parameters() -> None:
-    """`Space.draw`, a random search's configuration: every value one its parameter allows, a
-    conditional one only where its condition holds, log ranges drawn evenly in log, same seed same draws."""
-    space = load_space("exercise3")
-    rng = random.Random(0)
-    draws = [space.draw(rng) for _ in range(400)]
-    for sampled in draws:
-        assert all(space.param(name).allows(value) for name, value in sampled.items()), sampled
-        assert ("schedule_epochs" in sampled) == (sampled["lr_schedule"] != "constant")
-        assert set(sampled) <= {p.name for p in space.searched}
-        space.resolve(sampled)  # a whole configuration
-    rates = [math.log(d["learning_rate"]) for d in draws]
-    middle = (math.log(0.0003) + math.log(0.006)) / 2
-    assert 0.4 < sum(r < middle for r in rates) / len(rates) < 0.6  # half below the log-midpoint
-    assert {d["filters"] for d in draws} == {16, 32, 64}
-    assert {d["dense_units"] for d in draws} == set(range(64, 513, 64))
-    assert [space.draw(random.Random(7)) for _ in range(2)] == [space.draw(random.Random(7)) for _ in range(2)]

@@ -20,14 +20,9 @@ import numpy as np
 
 from tuner.training.architecture import HYPERPARAMETERS, layer_plan, plan_work
 
-__all__ = ["MIN_TIMED", "PRIOR_WEIGHTS", "CostModel", "epoch_seconds", "features"]
+__all__ = ["MIN_TIMED", "CostModel", "epoch_seconds", "features"]
 
 MIN_TIMED = 4  # trials timed before the three weights are fitted (fewer would fit any numbers)
-
-# The weights before any trial is timed: fitted to the 1,171 trials of exercise3 on full MNIST recorded
-# under reports/, on a 2-core CPU (`python benchmarks/cost_prior.py`). Their scale is that machine's and
-# that dataset's; only the order they put models in is used, until the search has timed its own trials.
-PRIOR_WEIGHTS = (126.3, 3.905, 0.9071)
 
 
 def epoch_seconds(history: Sequence[dict[str, Any]]) -> float | None:
@@ -69,11 +64,6 @@ class CostModel:
             return None
         weights, _ = nnls(np.array([f for f, _ in rows]), np.array([s for _, s in rows]))
         return cls(weights, tuple(input_shape), classes) if weights.any() else None
-
-    @classmethod
-    def prior(cls, input_shape: tuple[int, ...], classes: int) -> CostModel:
-        """The model before any trial is timed: `PRIOR_WEIGHTS`, good for ranking models, not for seconds."""
-        return cls(np.array(PRIOR_WEIGHTS), tuple(input_shape), classes)
 
     def predict(self, config: dict[str, Any]) -> float | None:
         """Predicted seconds per epoch of `config` (None if it builds no model or costs nothing)."""

@@ -110,8 +110,7 @@ class OptunaEngine(Engine):
             }
             dataset = (spec.run_record or {}).get("dataset") or {}
             if self.algorithm == "cost-tpe" and spec.space.objective.needs_stop and dataset.get("input_shape"):
-                shape, classes = tuple(dataset["input_shape"]), int(dataset.get("classes", 10))
-                return CostTPESampler(shape, classes, space=spec.space, **tpe)
+                return CostTPESampler(tuple(dataset["input_shape"]), int(dataset.get("classes", 10)), **tpe)
             return optuna.samplers.TPESampler(**tpe)
         if self.algorithm == "qmc":
             _needs("scipy", "qmc")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -78,19 +77,6 @@ class Param:
         if not inside or self.step is None:
             return inside
         return math.isclose((value - self.low) / self.step, round((value - self.low) / self.step), abs_tol=1e-9)
-
-    def draw(self, rng: random.Random) -> Any:
-        """A value drawn as a random search draws it: uniformly from the choices or the range's values,
-        log-uniformly from a log range."""
-        values = self.values()
-        if values is not None and not self.log:
-            return rng.choice(values)
-        if not self.log:
-            return rng.uniform(self.low, self.high)
-        value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
-        if self.kind == "int":
-            return min(max(round(value), int(self.low)), int(self.high))
-        return value
 
     def corners(self, limit: int = 16) -> list[Any]:
         """The values worth trying when looking for the extremes a model can reach."""

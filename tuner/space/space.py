@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -70,17 +69,6 @@ class Space:
             else:
                 raise KeyError(f"no value for the searched parameter {p.name!r}")
         return config
-
-    def draw(self, rng: random.Random) -> dict[str, Any]:
-        """A random configuration's searched values (those whose condition holds), drawn in order."""
-        config: dict[str, Any] = {}
-        sampled: dict[str, Any] = {}
-        for p in self.params:
-            if p.when is None or p.when.holds(config):
-                config[p.name] = p.value if p.kind == "fixed" else p.draw(rng)
-                if p.searched:
-                    sampled[p.name] = config[p.name]
-        return sampled
 
     def active(self, name: str, partial: dict[str, Any]) -> bool:
         """Whether parameter `name` exists given the values chosen so far."""
