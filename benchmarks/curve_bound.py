@@ -111,8 +111,8 @@ def main(root: Path) -> None:
     frozen = [0, 0, 0]  # trials exact stopped as past their zero rate, epochs that saved, of them that met the rule
     for record in sorted(root.rglob("run.json")):
         run = load_run(record.parent)
-        space = run.space
-        if not space.objective.needs_stop or space.objective.name != "epochs_to_threshold":
+        space, stop = run.space, run.space.stop
+        if stop is None or space.objective.name != "epochs_to_threshold":
             continue
         exact_trained, exact_reached, exact_stopped = replay(run, ExactStop(space))
         plain_trained, plain_reached, _ = replay(run, NoPruner(space))
@@ -151,7 +151,7 @@ def main(root: Path) -> None:
         print("| " + " | ".join(str(c) for c in cells) + " |")
         for _number, rows in run.history.groupby("trial"):
             history = rows.sort_values("epoch").to_dict("records")
-            hit = next((i + 1 for i, r in enumerate(history) if space.stop.reached(r.get(space.stop.metric))), None)
+            hit = next((i + 1 for i, r in enumerate(history) if stop.reached(r.get(stop.metric))), None)
             guess = predicted_epoch(space, history[:3])
             trend = predicted_epoch(space, history[:3], last=2)
             if hit is not None and hit > 3 and guess and trend:
