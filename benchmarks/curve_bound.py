@@ -137,11 +137,12 @@ def main(root: Path) -> None:
         totals[1] += curve_epochs
         totals[2] += len(lost)
         unpruned = run.record.get("pruner") == "none"
+        epochs_only = sum(replay(run, EpochsOnly(space))[0].values()) if unpruned else 0
         for which in (("all", "new") if space.param("lr_schedule") else ("all",)) if unpruned else ():
             ceiling = ceilings[which]
             ceiling[0] += exact_epochs
             bound[which] += curve_epochs
-            original[which] += sum(replay(run, EpochsOnly(space))[0].values())
+            original[which] += epochs_only
             for i, look in enumerate(LOOKS, 1):
                 ceiling[i] += clairvoyant(exact_trained, exact_stopped, look)
         name = str(record.parent.relative_to(root))
