@@ -40,6 +40,7 @@ if __name__ == "__main__":
         workers=int(sys.argv[3]),
         pruner="none",
         stop_when_found=len(sys.argv) > 4,
+        algorithm=os.environ.get("ALGORITHM"),
     )
     outcome = run_search(settings, run_trial=sleepy)
     print("done", len(outcome.records))

@@ -19,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: it wraps to the terminal (80 columns) without boxes
 )
 app.add_typer(spaces_app, name="spaces")
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tuner.choices import ALGORITHMS, ENGINE_NAMES
 from tuner.errors import CnnTuneError
 
 __all__ = [
@@ -21,7 +22,6 @@ __all__ = [
     "EngineName",
     "Format",
     "OneLineErrors",
-    "PrunerName",
     "Table",
     "console",
     "errors",
@@ -66,34 +66,11 @@ FLAGS = {
 }
 
 
-class EngineName(str, Enum):
-    optuna = "optuna"
-    keras_tuner = "keras-tuner"
-
-
-class Algorithm(str, Enum):
-    cost_tpe = "cost-tpe"
-    tpe = "tpe"
-    random = "random"
-    grid = "grid"
-    qmc = "qmc"
-    cmaes = "cmaes"
-    bayesian = "bayesian"
-    hyperband = "hyperband"
-
-
-class PrunerName(str, Enum):
-    exact = "exact"
-    curve = "curve"
-    exact_curve = "exact+curve"
-    exact_curve_ladder = "exact+curve+ladder"
-    ladder = "ladder"
-    median = "median"
-    hyperband = "hyperband"
-    exact_median = "exact+median"
-    exact_hyperband = "exact+hyperband"
-    curve_median = "exact+curve+median"
-    none = "none"
+# The choices typer checks, from the one list the engines use (tuner.choices).
+EngineName = Enum("EngineName", {name: name for name in ENGINE_NAMES}, type=str)  # type: ignore[misc]
+Algorithm = Enum(  # type: ignore[misc]
+    "Algorithm", {name: name for name in dict.fromkeys(a for algos in ALGORITHMS.values() for a in algos)}, type=str
+)
 
 
 class Format(str, Enum):

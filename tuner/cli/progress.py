@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner.records import TrialRecord
+from tuner.search.eta import format_left
 from tuner.search.observer import Observer, trial_line
 from tuner.training.schedules import trial_epochs
 
@@ -33,6 +35,7 @@ class RichProgress(QuietProgress):
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[detail]}"),
+            TextColumn("{task.fields[left]}"),
             console=console,
             transient=True,
         )
@@ -43,17 +46,25 @@ class RichProgress(QuietProgress):
         if done:
             self.console.print(f"resuming: {done} of {total} trials already finished")
         self.progress.start()
-        self.trials_task = self.progress.add_task("trials", total=total, completed=done, detail="")
-        self.epochs_task = self.progress.add_task("epochs", total=1, detail="")
+        self.trials_task = self.progress.add_task("trials", total=total, completed=done, detail="", left="")
+        self.epochs_task = self.progress.add_task("epochs", total=1, detail="", left="")
+        self.estimate: tuple[float, float] | None = None  # (seconds left, when it was estimated)
 
     def trial_started(self, number: int, config: dict[str, Any]) -> None:
         epochs = trial_epochs(config)
         # reset restarts the bar's clock too: the elapsed time is this trial's.
-        self.progress.reset(self.epochs_task, description=f"trial {number}", total=epochs, completed=0, detail="")
+        self.progress.reset(self.epochs_task, description=f"trial {number}", total=epochs, completed=0, detail="", left="")
 
     def epoch_ended(self, number: int, epoch: int, epochs: int, logs: dict[str, float]) -> None:
         detail = "  ".join(f"{k} {logs[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in logs)
         self.progress.update(self.epochs_task, completed=epoch, detail=detail)
+        if self.estimate is not None:  # the estimate counts down between trials
+            seconds, at = self.estimate
+            self.progress.update(self.trials_task, left=format_left(max(seconds - (time.monotonic() - at), 0.0)))
+
+    def time_left(self, seconds: float | None) -> None:
+        self.estimate = None if seconds is None else (seconds, time.monotonic())
+        self.progress.update(self.trials_task, left=format_left(seconds))
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False)

@@ -102,21 +102,28 @@ def compare(
 def reproduce(
     run_ref: str = typer.Argument(..., metavar="RUN", help="Run folder (or a run name under ./reports)."),
     trial: str = typer.Option("best", "--trial", help="'best' or a trial number."),
+    full: bool = typer.Option(
+        False, "--full", help="Train a pruned trial on to its full budget (the stop rule still ends it)."
+    ),
 ) -> None:
-    """Retrain a trial from the run's record alone; exit 0 when it gets the recorded numbers, 1 when not."""
+    """Retrain a trial from the run's record alone and save its model; exit 0 when it gets the recorded
+    numbers, 1 when not."""
     from tuner.runs.reproduce import TOLERANCE
     from tuner.runs.reproduce import reproduce as retrain
 
     number = parse_trial(trial)
-    outcome = retrain(resolve_run(run_ref), number)
+    outcome = retrain(resolve_run(run_ref), number, full=full)
     for warning in outcome.warnings:
         errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     show_table(outcome.epochs, f"trial {outcome.trial}, seed {outcome.seed}: per epoch", see_all="| cat")
     show_table(outcome.final, "final", see_all="| cat")
     if outcome.model_path is not None:
         console.print(f"model saved: {escape(str(outcome.model_path))}")
+    if outcome.full is not None:
+        console.print(f"trained in full: {escape(outcome.full)}", highlight=False)
     if outcome.matches:
-        console.print(f"[green]reproduced[/]: every figure within {TOLERANCE:g} of the record")
+        held = "every epoch the record holds" if outcome.full is not None else "every figure"
+        console.print(f"[green]reproduced[/]: {held} within {TOLERANCE:g} of the record")
         return
     for difference in outcome.differences:
         errors.print(f"[red]differs:[/] {escape(difference)}", highlight=False)

@@ -11,7 +11,8 @@ import typer
 import yaml
 from rich.markup import escape
 
-from tuner.cli.common import Algorithm, EngineName, PrunerName, console, errors, friendly, show_table
+from tuner.choices import ALGORITHMS, PRUNER_NAMES, check_pruner
+from tuner.cli.common import Algorithm, EngineName, console, errors, friendly, show_table
 from tuner.errors import CnnTuneError, raise_terminated
 
 __all__ = ["parse_gpus", "parse_pins", "run"]
@@ -44,20 +45,24 @@ def parse_gpus(option: str) -> tuple[str, ...] | None:
     return chosen
 
 
+_ALGORITHM_HELP = "; ".join(
+    f"{engine}: {', '.join(algos)} (default {next(iter(algos))})" for engine, algos in ALGORITHMS.items()
+)
+_PRUNER_HELP = (
+    f"Stop hopeless trials early: {', '.join(PRUNER_NAMES)}, or a chain such as exact+median "
+    "(default: exact+curve+ladder for threshold objectives, else median)."
+)
+
+
 @friendly
 def run(
     space: str = typer.Option(..., "--space", "-s", help="Built-in space name or YAML path."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset name or path (default: the space's)."),
-    engine: EngineName = typer.Option(EngineName.optuna, "--engine", help="Search engine."),
+    engine: EngineName = typer.Option("optuna", "--engine", help="Search engine."),
     algorithm: Algorithm | None = typer.Option(
-        None,
-        "--algorithm",
-        help="optuna: cost-tpe (default), tpe, random, grid, qmc, cmaes; keras-tuner: random (default), bayesian, "
-        "hyperband, grid.",
+        None, "--algorithm", help=_ALGORITHM_HELP, metavar="NAME", show_choices=False
     ),
-    pruner: PrunerName | None = typer.Option(
-        None, "--pruner", help="Stop hopeless trials early (default: exact+curve+ladder for threshold objectives)."
-    ),
+    pruner: str | None = typer.Option(None, "--pruner", help=_PRUNER_HELP, metavar="NAME[+NAME]"),
     trials: int | None = typer.Option(
         None, "--trials", help="Finished trials the study should hold (default: the space's)."
     ),
@@ -116,7 +121,7 @@ def run(
         dataset=dataset,
         engine=engine.value,
         algorithm=algorithm.value if algorithm else None,
-        pruner=pruner.value if pruner else None,
+        pruner="+".join(check_pruner(pruner)) if pruner else None,
         budget=Budget(trials=trials, timeout=timeout, stop_when_found=stop_when_found),
         max_epochs=max_epochs,
         train_limit=train_limit,

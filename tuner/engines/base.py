@@ -57,6 +57,7 @@ class Engine(ABC):
 
     name: ClassVar[str]
     algorithms: ClassVar[dict[str, str]]
+    exhausted: str | None = None  # why `ask` returned None, when the user should hear it
 
     def __init__(self, algorithm: str | None = None) -> None:
         self.algorithm = algorithm or next(iter(self.algorithms))

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tuner.choices import ALGORITHMS
 from tuner.engines.base import Engine, Proposal, Study
 from tuner.engines.private import AtomicOracleFiles, save_project
 from tuner.errors import WORKER_DIED, CnnTuneError
@@ -148,12 +149,7 @@ class _Project(kt.engine.base_tuner.BaseTuner):  # type: ignore[misc]
 
 class KerasTunerEngine(Engine):
     name = "keras-tuner"
-    algorithms: ClassVar[dict[str, str]] = {
-        "random": "RandomSearch: independent random sampling",
-        "bayesian": "BayesianOptimization: Gaussian-process search (needs scikit-learn)",
-        "hyperband": "Hyperband: brackets of successive halving over epochs (each round trains from scratch)",
-        "grid": "GridSearch: every combination of discrete values",
-    }
+    algorithms: ClassVar[dict[str, str]] = ALGORITHMS["keras-tuner"]
 
     def __init__(self, algorithm: str | None = None) -> None:
         super().__init__(algorithm)
@@ -276,7 +272,9 @@ class KerasTunerEngine(Engine):
             trial.status, trial.message = "FAILED", record.fail_reason
         else:  # a pruned trial is scored by the loop's ranking value, else as far as it got
             space = self.spec.space
-            score = record.value if record.value is not None else space.objective.value(record.result, space.stop)
+            score = record.value
+            if score is None:
+                score = space.objective.value(record.result, space.stop, space.missed_at([record.result.get("seconds_per_epoch")]))
             self.oracle.update_trial(trial.trial_id, {"score": score})
             trial.status = "COMPLETED"
         self.oracle.end_trial(trial)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import time
 import warnings
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any, ClassVar
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from tuner.choices import ALGORITHMS
 from tuner.engines.base import Engine, Proposal, Study
 from tuner.engines.cost_tpe import CostTPESampler
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
@@ -28,6 +30,8 @@ __all__ = ["DEADLINE_ATTR", "OptunaEngine", "suggest"]
 
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+_HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # configurations not proposed again
+_REPEATS = 20  # proposals in a row that the study already holds before its space counts as exhausted
 
 
 def suggest(trial: Trial, space: Space) -> dict[str, Any]:
@@ -59,15 +63,7 @@ def _needs(module: str, algorithm: str) -> None:
 
 class OptunaEngine(Engine):
     name = "optuna"
-    algorithms: ClassVar[dict[str, str]] = {
-        "cost-tpe": "TPE taking turns, for threshold objectives, with the candidate of most expected improvement "
-        "per predicted second per epoch; plain TPE for other objectives",
-        "tpe": "Tree-structured Parzen Estimator (multivariate, grouped for conditional parameters)",
-        "random": "independent uniform sampling",
-        "grid": "every combination of discrete values (ranges need a step)",
-        "qmc": "quasi-Monte Carlo (Sobol), needs scipy",
-        "cmaes": "CMA-ES over numeric parameters, needs cmaes",
-    }
+    algorithms: ClassVar[dict[str, str]] = ALGORITHMS["optuna"]
 
     def __init__(self, algorithm: str | None = None) -> None:
         super().__init__(algorithm)
@@ -96,8 +92,11 @@ class OptunaEngine(Engine):
 
     # -- opening the study ----------------------------------------------------------------------
 
-    def sampler(self, spec: Study) -> optuna.samplers.BaseSampler:
+    def sampler(self, spec: Study, held: int = 0) -> optuna.samplers.BaseSampler:
+        """The algorithm's sampler. Its seed is the worker's and, on a resume, how many trials the
+        study holds: a restarted worker seeded as before would replay its earlier draws."""
         seed = spec.seed if spec.sampler_seed is None else spec.sampler_seed
+        seed = (seed + 104_729 * held) % 2**32
         if self.algorithm in ("tpe", "cost-tpe"):
             tpe: dict[str, Any] = {
                 "seed": seed,
@@ -136,6 +135,9 @@ class OptunaEngine(Engine):
         )
         if spec.run_record:
             self.check_same_search(spec)
+        held = len(self.study.get_trials(deepcopy=False, states=(*_HELD, TrialState.FAIL)))
+        if held:  # a resume, or a worker joining late: its own draws, not the first session's again
+            self.study.sampler = self.sampler(spec, held)
         if points is not None:
             # The grid is a queue of its points: workers share it, and a resumed run finds the rest.
             self.grid_size = len(points)
@@ -201,9 +203,42 @@ class OptunaEngine(Engine):
         assert self.spec is not None
         if self.grid_size is not None and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None  # every point of the grid is taken: one that failed is not replaced by a random draw
-        trial = self.study.ask()
+        for _ in range(_REPEATS):
+            trial = self.study.ask()
+            config = suggest(trial, self.spec.space)
+            if self.queued(trial) or not self.holds(config):
+                return self.proposal(trial, config)
+            trial.set_user_attr(SURPLUS_ATTR, True)  # a configuration the study holds: given back unrun
+            self.study.tell(trial, state=TrialState.FAIL)
+        self.exhausted = (
+            f"the sampler proposed {_REPEATS} configurations in a row that the study already holds: the space "
+            f"looks exhausted ({self.distinct()} distinct configurations tried); widen it or ask for fewer --trials"
+        )
+        return None
+
+    def queued(self, trial: Trial) -> bool:
+        """Whether `trial` came from the queue (a start configuration, a grid point, an interrupted
+        trial run again on purpose) rather than from the sampler."""
+        assert self.opened is not None
+        return "fixed_params" in self.opened[1].get_trial_system_attrs(self.trial_id(trial.number))
+
+    def held_configs(self) -> set[str]:
+        return {
+            json.dumps(t.user_attrs.get("config"), sort_keys=True, default=str)
+            for t in self.study.get_trials(deepcopy=False, states=_HELD)
+            if t.user_attrs.get("config") is not None
+        }
+
+    def holds(self, config: dict[str, Any]) -> bool:
+        """Whether a complete, pruned or running trial of the study trains `config` already."""
+        return json.dumps(config, sort_keys=True, default=str) in self.held_configs()
+
+    def distinct(self) -> int:
+        return len(self.held_configs())
+
+    def proposal(self, trial: Trial, config: dict[str, Any]) -> Proposal:
+        assert self.spec is not None
         trial.set_user_attr("worker", this_worker())
-        config = suggest(trial, self.spec.space)
         seed = trial.user_attrs.get("seed")
         seed = trial_seed(self.spec.seed, trial.number) if seed is None else int(seed)
         trial.set_user_attr("config", config)

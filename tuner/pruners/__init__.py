@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuner.errors import CnnTuneError
+from tuner.choices import PRUNER_NAMES, check_pruner
 from tuner.pruners.base import Chain, NoPruner, Progress, Pruner, intermediate_values
 from tuner.pruners.curve import CurveBound, predicted_epoch, ranking_value
 from tuner.pruners.exact import ExactStop, fastest, threshold_key
@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 PRUNERS: dict[str, type[Pruner]] = {p.name: p for p in (ExactStop, CurveBound, Ladder, MedianStop, Hyperband, NoPruner)}
+assert tuple(PRUNERS) == PRUNER_NAMES, "tuner.choices lists the pruners by name"
 
 
 def default_pruner(space: Space, grid: bool = False) -> str:
@@ -45,11 +46,5 @@ def default_pruner(space: Space, grid: bool = False) -> str:
 
 def make_pruner(name: str, space: Space) -> Pruner:
     """The pruner `name` for `space`; `a+b` asks a, then b."""
-    parts = name.split("+")
-    unknown = [p for p in parts if p not in PRUNERS or (p == "none" and len(parts) > 1)]
-    if unknown:
-        raise CnnTuneError(
-            f"unknown pruner {name!r}; choose from: {', '.join(sorted(PRUNERS))}, or a+b", field="pruner"
-        )
-    pruners = [PRUNERS[p](space) for p in parts]
+    pruners = [PRUNERS[p](space) for p in check_pruner(name)]
     return pruners[0] if len(pruners) == 1 else Chain(space, pruners)

@@ -145,6 +145,11 @@ class RunSummary:
     total_epochs: int
     fit_seconds: float
     elapsed_seconds: float | None
+    best_state: str | None = None
+    best_epochs_run: int | None = None
+    best_reason: str | None = None  # why the pruner stopped the best trial, when it did
+    missed_in_full: int = 0  # trials that trained their whole budget and missed the threshold
+    folder: str | None = None
 
     def as_rows(self) -> list[tuple[str, str]]:
         def fmt(value: Any) -> str:
@@ -156,13 +161,24 @@ class RunSummary:
 
         return [(k, fmt(v) if k != "best_config" else json.dumps(v)) for k, v in self.__dict__.items()]
 
+    def pruned_best(self) -> str:
+        """What to say when the best trial was stopped early: what stopped it, and how to train it in full."""
+        if self.best_state != "pruned":
+            return ""
+        where = self.folder or self.name
+        return (
+            f" Trial {self.best_trial} was stopped early by the pruner at epoch {self.best_epochs_run} "
+            f"({self.best_reason}); train it in full with: cnn-tune reproduce {where} --trial {self.best_trial} --full"
+        )
+
     def verdict(self) -> str:
-        """One sentence on what the run found; a threshold nobody reached is a result, said plainly."""
+        """What the run found; a threshold nobody reached is a result, said plainly, and a best trial the
+        pruner stopped says so, with the command that trains it in full."""
         finished = self.complete + self.pruned
         if self.best_trial is None:
             return f"No trial finished yet ({self.failed} failed)."
         if self.stop_rule is None:
-            return f"Best trial {self.best_trial}: validation accuracy {self.best_val_accuracy:.4f}."
+            return f"Best trial {self.best_trial}: validation accuracy {self.best_val_accuracy:.4f}." + self.pruned_best()
         if self.reached:
             return (
                 f"{self.reached} of {finished} finished trials reached {self.stop_rule}; the best, trial "
@@ -170,9 +186,11 @@ class RunSummary:
                 f"(validation {self.best_val_accuracy:.4f}, test {self.best_test_accuracy or float('nan'):.4f})."
             )
         closest = "-" if self.best_stop_metric is None else f"{self.best_stop_metric:.4f}"
+        early = finished - self.missed_in_full
         return (
-            f"No trial reached {self.stop_rule}: none of the {finished} finished trials met the threshold "
-            f"within its epochs; the closest, trial {self.best_trial}, came to {closest}."
+            f"No trial reached {self.stop_rule}: of the {finished} finished trials, {self.missed_in_full} missed it "
+            f"within their full budget and {early} were stopped early by the pruner; the closest, trial "
+            f"{self.best_trial}, came to {closest}." + self.pruned_best()
         )
 
 
@@ -184,7 +202,7 @@ def _stop_rule(run: dict[str, Any]) -> str | None:
     return f"{stop['metric']} {op} {stop['threshold']:g}"
 
 
-def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]) -> RunSummary:
+def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any], folder: str | None = None) -> RunSummary:
     """Counts by state, the best trial and the time spent, from the trials table and its leaderboard."""
     states = trials["state"].value_counts()
     best = board.iloc[0] if len(board) else None
@@ -220,4 +238,9 @@ def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any]) ->
         total_epochs=int(trials["epochs_run"].fillna(0).sum()),
         fit_seconds=float(trials["fit_seconds"].fillna(0).sum()),
         elapsed_seconds=elapsed,
+        best_state=None if best_row is None else str(best_row["state"]),
+        best_epochs_run=None if best_row is None else number(best_row["epochs_run"]),
+        best_reason=None if best_row is None or pd.isna(best_row["fail_reason"]) else str(best_row["fail_reason"]),
+        missed_in_full=int(((trials["state"] == "complete") & ~trials["reached_threshold"].fillna(False)).sum()),
+        folder=folder,
     )

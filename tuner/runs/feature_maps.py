@@ -44,8 +44,16 @@ def _model(run: Run, trial: int) -> Any:
 
     path = run.model_path(trial)
     if not path.exists():
-        reproduce(run, trial)  # trains it once and saves it there
-    return keras.models.load_model(path, safe_mode=True)
+        reproduce(run, trial)  # trains it once (as far as it trained, pruned or not) and saves it there
+    if not path.exists():
+        raise CnnTuneError(f"retraining trial {trial} saved no model at {path}; run `cnn-tune reproduce` to see why")
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as exc:  # a truncated or foreign file: Keras raises ValueError, OSError, zip errors
+        raise CnnTuneError(
+            f"{path}: cannot load the saved model ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+            "delete it and run the command again to retrain the trial"
+        ) from None
 
 
 def feature_maps(

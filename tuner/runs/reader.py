@@ -16,6 +16,7 @@ from tuner.data import NAMED, Dataset, load_dataset
 from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
 from tuner.runs.store import RunStore
+from tuner.space.objectives import VALUES
 from tuner.space import Space, parse_space
 from tuner.training.architecture import layer_plan, summary_rows
 
@@ -65,7 +66,7 @@ class Run:
         return leaderboard(self.trials, self.space.objective, self.space.stop, top)
 
     def summary(self) -> RunSummary:
-        return summarize(self.trials, self.leaderboard(), self.record)
+        return summarize(self.trials, self.leaderboard(), self.record, str(self.path))
 
     @property
     def best_config(self) -> dict[str, Any] | None:
@@ -134,6 +135,7 @@ def space_of(record: dict[str, Any], where: str) -> Space:
     space = parse_space(identity.get("space"), source=record.get("space", {}).get("source", where))
     if identity.get("set"):
         space = space.with_values(identity["set"])
+    space = space.with_legacy_values(identity.get("values") != VALUES)
     return space.with_max_epochs(identity["max_epochs"]) if identity.get("max_epochs") else space
 
 

@@ -14,6 +14,7 @@ from tuner.errors import CnnTuneError, StopTrial
 from tuner.runs.record import versions
 from tuner.training.backend import deterministic_kernels, recorded_backend, use_backend
 from tuner.training.options import TrainingOptions
+from tuner.training.schedules import trial_epochs
 
 if TYPE_CHECKING:
     from tuner.runs.reader import Run
@@ -40,6 +41,7 @@ class Reproduction:
     differences: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     model_path: Path | None = None
+    full: str | None = None  # what a pruned trial reached trained on to its full budget (`full=True`)
 
     @property
     def matches(self) -> bool:
@@ -60,8 +62,27 @@ def _close(a: Any, b: Any) -> bool:
     return abs(float(a) - float(b)) <= TOLERANCE
 
 
-def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Reproduction:
-    """Retrain trial `trial` (None: the best) from the run's record alone and compare."""
+def _outcome(result: Any, epochs: int, stop: Any) -> str:
+    """One line on where a training ended: met the stop rule at an epoch, or missed it in its epochs."""
+    if result.reached_threshold:
+        return (
+            f"met the stop rule at epoch {result.epochs_to_threshold} ({result.seconds_to_threshold:.1f} s of "
+            f"training), test accuracy {result.test_accuracy:.4f}"
+        )
+    if result.state != "complete":
+        return f"{result.state} at epoch {result.epochs_run}: {result.fail_reason}"
+    if stop is None:
+        return f"trained all {epochs} epochs, test accuracy {result.test_accuracy:.4f}"
+    closest = "" if result.best_stop_metric is None else f" (at best {result.best_stop_metric:.4f})"
+    return f"missed the stop rule in all {epochs} epochs{closest}, test accuracy {result.test_accuracy:.4f}"
+
+
+def reproduce(run: Run, trial: int | None = None, save_model: bool = True, full: bool = False) -> Reproduction:
+    """Retrain trial `trial` (None: the best) from the run's record alone and compare, saving its model.
+
+    A pruned trial stops where the pruner stopped it; with `full` it trains on to its full budget (its
+    stop rule still ends it): the epochs the record holds are compared, and `Reproduction.full` says
+    what the longer training reached."""
     row = _trial_row(run, trial)
     number, config, seed = int(row["trial"]), json.loads(row["config"]), int(row["seed"])
     record, space = run.record, run.space
@@ -78,7 +99,8 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
         warnings.append("package versions differ from the record: " + ", ".join(changed))
 
     recorded = run.history[run.history["trial"] == number].sort_values("epoch").reset_index(drop=True)
-    stop_after = int(row["epochs_run"]) if row["state"] == "pruned" else None
+    pruned = row["state"] == "pruned"
+    stop_after = int(row["epochs_run"]) if pruned and not full else None
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         # A pruned trial stopped where the pruner stopped it; stop the retraining there too.
@@ -115,7 +137,8 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
     again = pd.DataFrame(result.history)
     epochs = pd.DataFrame({"epoch": range(1, max(len(recorded), len(again)) + 1)})
     differences = []
-    if len(recorded) != len(again):
+    extended = pruned and full
+    if len(recorded) != len(again) and not (extended and len(again) > len(recorded)):
         differences.append(f"epochs: recorded {len(recorded)}, reproduced {len(again)}")
     for metric in METRICS:
         ours = recorded[metric] if metric in recorded else pd.Series(dtype=float)
@@ -137,8 +160,8 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
     ):
         then_value = None if pd.isna(row[key]) else row[key]
         now_value = getattr(result, key)
-        finals.append({"figure": name, "recorded": then_value, "reproduced": now_value})
-        if not _close(then_value, now_value):
+        finals.append({"figure": name, "recorded": then_value, ("trained in full" if extended else "reproduced"): now_value})
+        if not extended and not _close(then_value, now_value):
             differences.append(f"{name}: recorded {then_value}, reproduced {now_value}")
     return Reproduction(
         number,
@@ -149,4 +172,5 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True) -> Re
         differences,
         warnings,
         model_path if model_path is not None and model_path.exists() else None,
+        _outcome(result, trial_epochs(config), space.stop) if extended else None,
     )

@@ -61,6 +61,14 @@ class RunStore:
             raise CnnTuneError(f"{folder} is not a cnn-tune run folder (no {cls.RUN_FILE} in it)")
         return cls(folder)
 
+    def exists(self) -> bool:
+        """Whether the folder holds a run already (a resume, or a worker joining it)."""
+        return (self.path / self.RUN_FILE).is_file()
+
+    def recorded_identity(self) -> dict[str, Any]:
+        """The identity of the search the folder holds ({} when there is none)."""
+        return self.read_run().get("identity", {}) if self.exists() else {}
+
     def read_run(self) -> dict[str, Any]:
         try:
             return json.loads((self.path / self.RUN_FILE).read_text(encoding="utf-8"))

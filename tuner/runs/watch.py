@@ -19,6 +19,7 @@ from tuner.errors import CnnTuneError
 from tuner.reports.tables import RunSummary, leaderboard, summarize, trials_frame
 from tuner.runs.reader import find_run, space_of
 from tuner.runs.store import RunStore
+from tuner.search.eta import format_left, study_time_left
 
 __all__ = ["Snapshot", "snapshot"]
 
@@ -35,6 +36,7 @@ class Snapshot:
     ended: bool
     searched: list[str]
     live: bool = True  # the running trials are known (an optuna study), not only the finished ones
+    left: float | None = None  # the estimate of the seconds the search still needs (`tuner.search.eta`)
 
     def headline(self) -> str:
         s = self.summary
@@ -42,7 +44,11 @@ class Snapshot:
         best = "" if s.best_trial is None else f"; best so far trial {s.best_trial}"
         if s.best_epochs_to_threshold is not None:
             best += f" ({s.best_epochs_to_threshold} epochs to {s.stop_rule})"
-        return f"{s.name}: {s.complete + s.pruned} of {self.target} trials finished, {s.failed} failed, {state}{best}"
+        left = f", {format_left(self.left)}" if self.left is not None else ""
+        return (
+            f"{s.name}: {s.complete + s.pruned} of {self.target} trials finished, {s.failed} failed, "
+            f"{state}{left}{best}"
+        )
 
 
 def _records_from_study(url: str, name: str) -> tuple[dict[str, Any], list[Any]]:
@@ -65,7 +71,10 @@ def snapshot(run_ref: str | Path | None, storage: str | None = None, name: str |
         store = RunStore.open(find_run(run_ref))
         record = store.read_run()
         journal = store.path / "study.journal"
-        records = _records_from_study(str(journal), record["name"])[1] if journal.exists() else None
+        records = None
+        if journal.exists():
+            in_study, records = _records_from_study(str(journal), record["name"])
+            record = record | ({"deadline": in_study["deadline"]} if "deadline" in in_study else {})
     space = space_of(record, str(storage or run_ref))
     searched = [p.name for p in space.searched]
     if records is not None:
@@ -90,7 +99,11 @@ def snapshot(run_ref: str | Path | None, storage: str | None = None, name: str |
     ).reset_index(drop=True)
     target = int(record.get("trials") or space.trials)
     ended = _ended(record, store, summary, target, running)
-    return Snapshot(summary, board, running, target, ended, searched, live=records is not None)
+    left = None
+    if not ended:
+        rows = zip(trials["state"], trials["started"], trials["finished"], strict=True)
+        left = study_time_left(rows, target, int(record.get("workers") or 1), record.get("deadline"))
+    return Snapshot(summary, board, running, target, ended, searched, live=records is not None, left=left)
 
 
 def _ended(record: dict[str, Any], store: RunStore | None, summary: RunSummary, target: int, running: Any) -> bool:

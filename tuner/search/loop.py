@@ -17,6 +17,7 @@ from tuner.engines.base import Engine, Proposal, TrialRunner
 from tuner.errors import CnnTuneError, StopTrial, TrialError, interruption
 from tuner.pruners import Progress, Pruner, ranking_value
 from tuner.records import TrialRecord, TrialResult
+from tuner.search.eta import study_time_left
 from tuner.search.observer import Observer
 from tuner.search.settings import Budget
 from tuner.space import Space
@@ -52,15 +53,17 @@ class TrialLoop:
         observer: Observer,
         save: Callable[[list[TrialRecord]], None],
         poll_seconds: float = 2.0,
+        workers: int = 1,
     ) -> None:
         self.engine, self.space, self.run_trial, self.pruner = engine, space, run_trial, pruner
         self.budget, self.observer, self.save_tables = budget, observer, save
-        self.poll_seconds = poll_seconds
+        self.poll_seconds, self.workers = poll_seconds, workers
         trials = budget.trials or space.trials
         capacity = engine.capacity()
         self.target = trials if capacity is None else min(trials, capacity)
         self.failures: list[str] = []
         self.deadline: float | None = None
+        self.ends_at: float | None = None  # the deadline in seconds since the epoch (for the estimate)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -68,14 +71,16 @@ class TrialLoop:
         """Run trials until the study holds the target count of finished ones, time is up, or the
         engine has nothing left to propose; return every record of the study."""
         self.engine.recover()
-        ends_at = self.engine.deadline(self.budget.timeout)
+        self.ends_at = ends_at = self.engine.deadline(self.budget.timeout)
         self.deadline = None if ends_at is None else time.monotonic() + (ends_at - time.time())
         self.observer.search_started(self.target, self.engine.finished())
         try:
             while not self.should_stop():
                 proposal = self.engine.ask()
-                if proposal is None:
-                    break  # the engine's whole space is tried (a grid, keras-tuner's Hyperband)
+                if proposal is None:  # the engine's whole space is tried (a grid, keras-tuner's Hyperband)
+                    if self.engine.exhausted:
+                        self.observer.message(self.engine.exhausted)
+                    break
                 finished, running = self.engine.finished(), self.engine.running()
                 if surplus(proposal.number, finished, running, self.target):
                     self.engine.give_back(proposal)
@@ -111,6 +116,24 @@ class TrialLoop:
         """The study's complete and pruned trials, every worker's."""
         return [r for r in self.engine.records() if r.state in _FINISHED]
 
+    def may_prune(self, progress: Progress, epochs: int, finished: list[TrialRecord]) -> bool:
+        """Whether stopping this trial now could save anything. Not at the last epoch it may train
+        (it ends there anyway, as a complete trial), not in a one-trial search (no other trial gets
+        the epochs), and not the search's last trial while nothing has answered it yet (so that a
+        search never ends with nothing complete)."""
+        if progress.epoch >= epochs or self.target == 1:
+            return False
+        if self.answered(finished):
+            return True
+        return self.engine.finished() + len(self.engine.running()) < self.target
+
+    def answered(self, finished: list[TrialRecord]) -> bool:
+        """Whether the study holds an answer: a trial that met the stop rule (threshold objectives),
+        else a complete trial."""
+        if self.space.objective.needs_stop:
+            return self.found(finished)
+        return any(r.state == "complete" for r in finished)
+
     @staticmethod
     def found(finished: list[TrialRecord]) -> bool:
         """Whether some trial met the stop rule (for stop-when-found)."""
@@ -134,6 +157,8 @@ class TrialLoop:
             if self.budget.stop_when_found and self.found(finished):
                 raise StopTrial(FOUND_ELSEWHERE)
             self.engine.report(proposal, epoch, value)
+            if not self.may_prune(progress, epochs, finished):
+                return
             reason = self.pruner.reason(progress, finished)
             if reason:
                 raise StopTrial(reason)
@@ -164,7 +189,8 @@ class TrialLoop:
         history = data.pop("history")
         value = None
         if result.state == "complete":
-            value = self.space.objective.value(data, self.space.stop)
+            seconds = [data.get("seconds_per_epoch"), *(r.result.get("seconds_per_epoch") for r in self.finished_trials())]
+            value = self.space.objective.value(data, self.space.stop, self.space.missed_at(seconds))
         elif result.state == "pruned" and self.space.objective.needs_stop:
             value = ranking_value(self.space, data, history, self.finished_trials(), proposal.config)
         return TrialRecord(
@@ -182,14 +208,19 @@ class TrialLoop:
         )
 
     def trial_done(self, record: TrialRecord) -> None:
-        """Save the tables and tell the observer; stop after too many failures in a row."""
-        self.save()
+        """Save the tables, tell the observer and what time the search still needs; stop after too many
+        failures in a row."""
+        records = self.save()
         self.observer.trial_finished(record)
+        trials = ((r.state, r.started, r.finished) for r in records)
+        self.observer.time_left(study_time_left(trials, self.target, self.workers, self.ends_at))
         self.failures = [*self.failures, record.fail_reason or ""] if record.state == "failed" else []
         if len(self.failures) >= self.budget.max_consecutive_failures:
             raise CnnTuneError(
                 f"stopped after {len(self.failures)} trials in a row failed; the last one: {self.failures[-1]}"
             )
 
-    def save(self) -> None:
-        self.save_tables(self.engine.records())
+    def save(self) -> list[TrialRecord]:
+        records = self.engine.records()
+        self.save_tables(records)
+        return records

@@ -27,6 +27,9 @@ class Observer:
     def trial_finished(self, record: TrialRecord) -> None:
         """A trial ended as complete, pruned or failed."""
 
+    def time_left(self, seconds: float | None) -> None:
+        """The search's estimate of the seconds it still needs (`tuner.search.eta`), after each trial."""
+
     def search_finished(self) -> None:
         """The session is over (done, timed out or interrupted)."""
 
@@ -94,6 +97,10 @@ class Observers(Observer):
     def trial_finished(self, record: TrialRecord) -> None:
         for observer in self.observers:
             observer.trial_finished(record)
+
+    def time_left(self, seconds: float | None) -> None:
+        for observer in self.observers:
+            observer.time_left(seconds)
 
     def search_finished(self) -> None:
         for observer in self.observers:

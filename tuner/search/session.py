@@ -22,6 +22,7 @@ from tuner.search.observer import Observer, Observers, WorkerLines
 from tuner.search.settings import SearchSettings
 from tuner.search.workers import die_with_parent, start_workers
 from tuner.space import Space, load_space
+from tuner.space.objectives import VALUES
 from tuner.training.backend import deterministic_kernels, use_backend
 from tuner.training.devices import Placement, plan_workers, visible_gpus
 from tuner.training.options import TrainingOptions
@@ -78,6 +79,13 @@ def _space(settings: SearchSettings, engine: Engine) -> Space:
     if settings.no_start or engine.algorithm == "grid":  # a grid tries every combination anyway
         space = space.without_start()
     return space
+
+
+def legacy_values(store: RunStore) -> bool:
+    """Whether the run keeps the legacy values of trials that missed the threshold: trials are valued
+    past the budget (`Space.missed_at`), but a run started before that resumes with the values its
+    study was told, so that they stay comparable."""
+    return store.exists() and store.recorded_identity().get("values") != VALUES
 
 
 def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: Placement, parent: int) -> None:
@@ -139,6 +147,8 @@ def run_search(
     space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
     store = RunStore(Path(settings.out).expanduser() / name)
+    legacy = legacy_values(store)
+    space = space.with_legacy_values(legacy)
     storage = engine.storage_label(store.path, settings.storage)
     identity = {
         "space": space.raw,
@@ -148,6 +158,7 @@ def run_search(
         "train_limit": settings.train_limit,
         "max_epochs": settings.max_epochs,
         "seed": settings.seed,
+        **({} if legacy else {"values": VALUES}),
         **({"set": settings.pins} if settings.pins else {}),  # runs made without pins keep resuming
         # A backend's numbers differ from another's; TensorFlow runs made before --backend keep resuming.
         **({"backend": settings.training.backend} if settings.training.backend != "tensorflow" else {}),
@@ -200,6 +211,7 @@ def run_search(
         settings.budget,
         _observer(observer or Observer(), settings, space, join),
         lambda records: store.save_records(records, space, run),
+        workers=max(1, len(placements)),
     )
     workers = start_workers(_worker, settings, run_trial, placements) if placements else []
     interrupted: KeyboardInterrupt | None = None

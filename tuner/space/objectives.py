@@ -10,11 +10,13 @@ from tuner.errors import CnnTuneError
 if TYPE_CHECKING:
     from tuner.space.rules import StopRule
 
-__all__ = ["OBJECTIVES", "Objective", "epochs_value", "get_objective"]
+__all__ = ["LEGACY_VALUES", "OBJECTIVES", "VALUES", "Objective", "epochs_value", "get_objective"]
 
-# A trial that never reached the threshold scores this much plus its shortfall, so it ranks
-# below every trial that did (no trial trains anywhere near this many epochs or seconds).
+# What a trial that never met the threshold was told before the `past the budget` values (runs
+# whose identity has no "values" keep these, so a resumed study's values stay comparable).
 _NOT_REACHED = {"epochs_to_threshold": 1_000.0, "time_to_threshold": 10_000_000.0}
+LEGACY_VALUES = "legacy"
+VALUES = "past-budget"  # the run identity's "values": missed trials are worth `Space.missed_at` + shortfall
 
 # Trials that meet the rule in as many epochs are told apart by their training seconds to it:
 # seconds / (seconds + _TIE_SECONDS) grows with the seconds and stays below one epoch.
@@ -35,8 +37,12 @@ class Objective:
     needs_stop: bool
     description: str
 
-    def value(self, result: dict[str, Any], stop: StopRule | None) -> float:
-        """The scalar the optimiser sees for a finished trial (lower is better when minimising)."""
+    def value(self, result: dict[str, Any], stop: StopRule | None, missed_at: float | None = None) -> float:
+        """The scalar the optimiser sees for a finished trial (lower is better when minimising).
+
+        A trial that never met the threshold is worth `missed_at` plus its shortfall: a value just
+        past what any trial that met it can be worth (`Space.missed_at`), so it ranks below them and a
+        history chart keeps its scale; None gives the legacy constants."""
         if self.name in _NOT_REACHED:
             assert stop is not None
             val_accuracy = result.get("val_accuracy") or 0.0
@@ -47,7 +53,8 @@ class Objective:
                 # microsecond, so it never reorders trials whose seconds differ, as the leaderboard)
                 return float(result["seconds_to_threshold"]) + 1e-6 * (1.0 - val_accuracy)
             shortfall = stop.shortfall(result.get("best_stop_metric"))
-            return _NOT_REACHED[self.name] + shortfall + 1e-6 * (1.0 - val_accuracy)
+            base = _NOT_REACHED[self.name] if missed_at is None else missed_at
+            return base + shortfall + 1e-6 * (1.0 - val_accuracy)
         metric = result.get(self.name)
         if metric is None:
             raise ValueError(f"trial result has no {self.name}")

@@ -6,10 +6,11 @@ import difflib
 import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from tuner.errors import CnnTuneError
-from tuner.space.objectives import Objective
+from tuner.space.objectives import LEGACY_VALUES, VALUES, Objective
 from tuner.space.params import Param
 from tuner.space.rules import Constraint, StopRule
 from tuner.training.architecture import HYPERPARAMETERS, layer_plan, plan_counts
@@ -47,6 +48,7 @@ class Space:
     image_size: tuple[int, int] | None = None
     trials: int = 20
     start: tuple[dict[str, Any], ...] = ()  # configurations tried first (search.start)
+    values: str = VALUES  # how a trial that missed the threshold is valued (`missed_at`), or LEGACY_VALUES
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -95,6 +97,22 @@ class Space:
         if p is None:
             return int(HYPERPARAMETERS["epochs"].default)
         return int(max(p.corners()))
+
+    def missed_at(self, seconds_per_epoch: Iterable[float | None] = ()) -> float | None:
+        """What a trial that never met the threshold is worth before its shortfall: one epoch past the
+        space's largest epoch count (epochs objective), or that many epochs at the slowest seconds per
+        epoch seen (`seconds_per_epoch`: the study's and the trial's; seconds objective), so that it
+        ranks below the trials that met the rule. None for runs that keep the legacy constants."""
+        if self.values == LEGACY_VALUES:
+            return None
+        epochs = self.max_epochs() + 1
+        if self.objective.name == "time_to_threshold":
+            return round(epochs * max((s for s in seconds_per_epoch if s and s > 0), default=1.0), 3)
+        return float(epochs)
+
+    def with_legacy_values(self, legacy: bool) -> Space:
+        """The same space valuing missed trials as runs made before `missed_at` did (their resumes)."""
+        return replace(self, values=LEGACY_VALUES if legacy else VALUES)
 
     def with_max_epochs(self, cap: int) -> Space:
         """The same space with every epoch count clipped to `cap` (the `--max-epochs` option)."""

@@ -122,6 +122,8 @@ def train_trial(
     except StopTrial as exc:
         _finish(result, monitor, threshold, stop)
         result.state, result.fail_reason = "pruned", exc.reason
+        if save_to is not None:  # `reproduce` of a pruned trial keeps the model it trained
+            _save_model(model, save_to)
     except TrialFailed as exc:
         _finish(result, monitor, threshold, stop)
         result.state, result.fail_reason = "failed", exc.reason
