@@ -29,7 +29,7 @@ from tuner.pruners import ExactStop, NoPruner, Progress, Pruner, make_pruner, pr
 from tuner.pruners.exact import fastest
 from tuner.records import TrialRecord
 from tuner.runs import load_run
-from tuner.training.schedules import zero_after
+from tuner.training.schedules import trial_epochs, zero_after
 
 
 def trial_configs(run) -> dict[int, dict]:  # type: ignore[no-untyped-def]
@@ -96,6 +96,59 @@ def concordant(estimates: list[tuple[int, float, float]], column: int) -> float:
     """The share of pairs of trials with different real epochs that `column`'s estimate orders alike."""
     pairs = [(a, b) for i, a in enumerate(estimates) for b in estimates[i + 1 :] if a[0] != b[0]]
     return sum((a[0] - b[0]) * (a[column] - b[column]) > 0 for a, b in pairs) / max(len(pairs), 1)
+
+
+def spared(run) -> tuple[list[int], list[int], int]:  # type: ignore[no-untyped-def]
+    """Where the loop no longer asks a pruner, on a run as it ran: (trials pruned at the last epoch they
+    could train, now complete with the same epochs; the trial that completed the run's count, pruned while
+    no trial had met the rule, now trained on, or none; and the epochs the one-trial rule would spare:
+    those are the same trials, so 0 unless the run held one trial)."""
+    trials = run.trials.sort_values("trial")
+    finished = trials[trials["state"].isin(["complete", "pruned"])]
+    at_last = [
+        int(row.trial)
+        for row in finished.itertuples()
+        if row.state == "pruned" and int(row.epochs_run) >= trial_epochs(json.loads(row.config))
+    ]
+    last: list[int] = []
+    target = int(run.record.get("trials") or 0)
+    if len(finished) == target and target:
+        row = finished.iloc[-1]
+        before = finished.iloc[:-1]
+        if row["state"] == "pruned" and not before["reached_threshold"].fillna(False).astype(bool).any():
+            last = [int(row["trial"])]
+    single = int(finished["epochs_run"].sum()) if target == 1 and (finished["state"] == "pruned").any() else 0
+    return at_last, last, single
+
+
+def rules_table(root: Path) -> None:
+    """The loop's rules of issue 28 (no pruning at the last epoch, in a one-trial run, or of the trial
+    that completes the count before any met the rule) on every recorded threshold run, as it ran."""
+    print("\n## Where the loop now asks no pruner, on the recorded runs\n")
+    print(
+        "Each run as it ran (not replayed): trials pruned at the last epoch they could train (`epochs` or "
+        "`--max-epochs`), which now end complete after the same epochs, and the trial that completed the "
+        "run's `--trials` count while no trial had met the rule, which now trains on (its recorded history "
+        "ends where it was pruned, so how far is not known). Runs with neither are left out.\n"
+    )
+    print("| run | trials | pruned at their last epoch (now complete) | last trial pruned before any success |")
+    print("|---|---|---|---|")
+    counted = [0, 0, 0]
+    for record in sorted(root.rglob("run.json")):
+        run = load_run(record.parent)
+        if run.space.stop is None:
+            continue
+        at_last, last, _single = spared(run)
+        counted[0] += 1
+        counted[1] += len(at_last)
+        counted[2] += len(last)
+        if at_last or last:
+            name = str(record.parent.relative_to(root))
+            print(f"| {name} | {len(run.trials)} | {len(at_last)} {at_last or ''} | {last or '-'} |")
+    print(
+        f"\nOf {counted[0]} threshold runs: {counted[1]} trials pruned at their last epoch, "
+        f"{counted[2]} runs whose last trial was pruned before any success."
+    )
 
 
 def main(root: Path) -> None:
@@ -195,3 +248,4 @@ def main(root: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1] if len(sys.argv) > 1 else "reports"))
+    rules_table(Path(sys.argv[1] if len(sys.argv) > 1 else "reports"))

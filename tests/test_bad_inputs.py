@@ -125,7 +125,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     ),
     "unknown pruner": (
         run_with("--pruner", "eager"),
-        r"--pruner: unknown pruner 'eager'; choose from: curve, exact, exact\+curve",
+        r"--pruner: unknown pruner 'eager'; choose from: exact, curve, ladder, median, hyperband, none, or a chain",
     ),
     "set unknown parameter": (
         run_with("--set", "filter=32"),

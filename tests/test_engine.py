@@ -244,7 +244,7 @@ def test_grid_refuses_a_continuous_range(tmp_path: Path, tiny_data: Path) -> Non
         ),
         (
             {"pruner": "eager"},
-            r"^pruner: unknown pruner 'eager'; choose from: curve, exact, hyperband, ladder, median, none",
+            r"^pruner: unknown pruner 'eager'; choose from: exact, curve, ladder, median, hyperband, none, or a chain",
         ),
         ({"trials": 0}, r"^trials: must be at least 1, got 0"),
         ({"timeout": -1.0}, r"^timeout: must be a positive number of seconds"),

@@ -127,7 +127,7 @@ def test_pruners_compose_and_are_chosen_by_name() -> None:
         == "not at the threshold by epoch 4; trial 0 reached it at epoch 4"
     )
     assert str(make_pruner("none", space)) == "none"
-    with pytest.raises(CnnTuneError, match=r"^pruner: unknown pruner 'eager'; choose from: curve, exact"):
+    with pytest.raises(CnnTuneError, match=r"^pruner: unknown pruner 'eager'; choose from: exact, curve"):
         make_pruner("eager", space)
     with pytest.raises(CnnTuneError, match=r"unknown pruner 'none\+exact'"):
         make_pruner("none+exact", space)

@@ -159,7 +159,11 @@ def test_a_threshold_nobody_reaches_is_reported_as_a_result(tmp_path: Path, tiny
     summary = run.summary()
     assert summary.reached == 0 and summary.complete + summary.pruned == 3
     verdict = summary.verdict()
-    assert verdict.startswith("No trial reached accuracy >= 0.998: none of the 3 finished trials")
+    assert verdict.startswith(
+        f"No trial reached accuracy >= 0.998: of the 3 finished trials, {summary.missed_in_full} missed it "
+        f"within their full budget and {3 - summary.missed_in_full} were stopped early by the pruner"
+    )
+    assert summary.missed_in_full == summary.complete >= 1  # the last trial, at least, trained its 4 epochs
     assert f"came to {summary.best_stop_metric:.4f}" in verdict
     assert verdict in (outcome.store.path / "leaderboard.md").read_text()
     assert run.leaderboard()["reached_threshold"].eq(False).all()

@@ -53,7 +53,9 @@ class RichProgress(QuietProgress):
     def trial_started(self, number: int, config: dict[str, Any]) -> None:
         epochs = trial_epochs(config)
         # reset restarts the bar's clock too: the elapsed time is this trial's.
-        self.progress.reset(self.epochs_task, description=f"trial {number}", total=epochs, completed=0, detail="", left="")
+        self.progress.reset(
+            self.epochs_task, description=f"trial {number}", total=epochs, completed=0, detail="", left=""
+        )
 
     def epoch_ended(self, number: int, epoch: int, epochs: int, logs: dict[str, float]) -> None:
         detail = "  ".join(f"{k} {logs[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in logs)

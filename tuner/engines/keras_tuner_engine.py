@@ -274,7 +274,9 @@ class KerasTunerEngine(Engine):
             space = self.spec.space
             score = record.value
             if score is None:
-                score = space.objective.value(record.result, space.stop, space.missed_at([record.result.get("seconds_per_epoch")]))
+                score = space.objective.value(
+                    record.result, space.stop, space.missed_at([record.result.get("seconds_per_epoch")])
+                )
             self.oracle.update_trial(trial.trial_id, {"score": score})
             trial.status = "COMPLETED"
         self.oracle.end_trial(trial)

@@ -178,7 +178,9 @@ class RunSummary:
         if self.best_trial is None:
             return f"No trial finished yet ({self.failed} failed)."
         if self.stop_rule is None:
-            return f"Best trial {self.best_trial}: validation accuracy {self.best_val_accuracy:.4f}." + self.pruned_best()
+            return (
+                f"Best trial {self.best_trial}: validation accuracy {self.best_val_accuracy:.4f}." + self.pruned_best()
+            )
         if self.reached:
             return (
                 f"{self.reached} of {finished} finished trials reached {self.stop_rule}; the best, trial "

@@ -16,8 +16,8 @@ from tuner.data import NAMED, Dataset, load_dataset
 from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
 from tuner.runs.store import RunStore
-from tuner.space.objectives import VALUES
 from tuner.space import Space, parse_space
+from tuner.space.objectives import VALUES
 from tuner.training.architecture import layer_plan, summary_rows
 
 __all__ = ["Run", "find_run", "load_run", "load_study_run", "space_of"]

@@ -160,7 +160,9 @@ def reproduce(run: Run, trial: int | None = None, save_model: bool = True, full:
     ):
         then_value = None if pd.isna(row[key]) else row[key]
         now_value = getattr(result, key)
-        finals.append({"figure": name, "recorded": then_value, ("trained in full" if extended else "reproduced"): now_value})
+        finals.append(
+            {"figure": name, "recorded": then_value, ("trained in full" if extended else "reproduced"): now_value}
+        )
         if not extended and not _close(then_value, now_value):
             differences.append(f"{name}: recorded {then_value}, reproduced {now_value}")
     return Reproduction(

@@ -45,8 +45,8 @@ def time_left(
 
 
 def format_left(seconds: float | None) -> str:
-    """`about 3 min left`, `about 40 s left`, or '' when nothing is known yet."""
-    if seconds is None:
+    """`about 3 min left`, `about 40 s left`, or '' when nothing is known yet (or nothing is left)."""
+    if seconds is None or seconds <= 0:
         return ""
     if seconds < 60:
         return f"about {max(5, 5 * math.ceil(seconds / 5)):.0f} s left"

@@ -189,7 +189,10 @@ class TrialLoop:
         history = data.pop("history")
         value = None
         if result.state == "complete":
-            seconds = [data.get("seconds_per_epoch"), *(r.result.get("seconds_per_epoch") for r in self.finished_trials())]
+            seconds = [
+                data.get("seconds_per_epoch"),
+                *(r.result.get("seconds_per_epoch") for r in self.finished_trials()),
+            ]
             value = self.space.objective.value(data, self.space.stop, self.space.missed_at(seconds))
         elif result.state == "pruned" and self.space.objective.needs_stop:
             value = ranking_value(self.space, data, history, self.finished_trials(), proposal.config)

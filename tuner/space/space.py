@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from tuner.errors import CnnTuneError
