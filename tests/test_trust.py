@@ -194,7 +194,8 @@ def test_time_left_follows_the_recent_trials_and_the_deadline() -> None:
     assert time_left([10.0], 4, workers=2) == 20.0
     assert time_left([10.0], 100, deadline_in=30.0) == 35.0  # until the deadline, then half a trial
     assert time_left([10.0], 100, running=[8.0], deadline_in=-1.0) == 2.0
-    assert format_left(None) == "" == format_left(0.0) and format_left(42) == "about 45 s left" and format_left(600) == "about 10 min left"
+    assert format_left(None) == "" == format_left(0.0)
+    assert format_left(42) == "about 45 s left" and format_left(600) == "about 10 min left"
 
 
 def test_study_time_left_reads_the_trials_timestamps() -> None:
