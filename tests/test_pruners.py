@@ -283,7 +283,8 @@ def test_pruned_trials_carry_their_ranking_value_in_the_optuna_study(tmp_path, t
     assert pruned and complete
     best = min(complete)
     assert all(t.value is not None and t.value > best for t in pruned)  # ranked below the incumbent, in epochs
-    assert all(t.value < 100 or t.value > 1000 for t in pruned)
+    # a predicted epoch count (below 21), or for one that cannot meet the rule in 20 epochs, 21 + its shortfall
+    assert all(t.value < 22 for t in pruned)
     # TPE ranks pruned trials by their last step (the longest trained first), then by its value: all
     # are told at one step past the last epoch, so what they were told alone orders them for TPE
     from optuna.samplers._tpe.sampler import _get_pruned_trial_score

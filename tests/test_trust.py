@@ -139,13 +139,17 @@ def _configs(frame: pd.DataFrame) -> list[str]:
     return frame[frame["state"].isin(["complete", "pruned"])]["config"].tolist()
 
 
-@pytest.mark.parametrize("algorithm", ["random", "cost-tpe"])
+@pytest.mark.parametrize(
+    ("engine", "algorithm"), [("optuna", "random"), ("optuna", "cost-tpe"), ("keras-tuner", "random")]
+)
 def test_a_resumed_one_worker_study_never_repeats_a_configuration(
-    tmp_path: Path, tiny_data: Path, algorithm: str
+    tmp_path: Path, tiny_data: Path, engine: str, algorithm: str
 ) -> None:
     runner = scripted_runner()
     for trials in (3, 6, 9, 12):  # started, then resumed three times
-        settings = make_settings(space="exercise3", out=tmp_path, trials=trials, algorithm=algorithm, pruner="none")
+        settings = make_settings(
+            space="exercise3", out=tmp_path, trials=trials, engine=engine, algorithm=algorithm, pruner="none"
+        )
         outcome = run_search(settings, run_trial=runner)
     configs = _configs(trials_of(outcome))
     assert len(configs) == 12 and len(set(configs)) == 12
