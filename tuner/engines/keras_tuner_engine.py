@@ -280,6 +280,7 @@ class KerasTunerEngine(Engine):
             self.oracle.update_trial(trial.trial_id, {"score": score})
             trial.status = "COMPLETED"
         self.oracle.end_trial(trial)
+        self.oracle.save()  # keras-tuner's end_trial keeps it ongoing on disk: a resume would hand it out again
 
     def interrupted(self, proposal: Proposal, record: TrialRecord) -> None:
         assert self.book is not None
