@@ -325,3 +325,22 @@ def test_run_help_fits_80_columns() -> None:
     assert result.exit_code == 0
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     assert " ".join(result.stdout.split()).count("exact, curve, ladder, median, hyperband, none") == 1
+
+
+def test_an_exhausted_space_says_so_with_keras_tuner_too(tmp_path: Path, tiny_data: Path) -> None:
+    said: list[str] = []
+
+    class Lines(Observer):
+        def message(self, text: str) -> None:
+            said.append(text)
+
+    pins = ["filters=32", "kernel_size=3"]
+    outcome = run_search(
+        make_settings(
+            space=str(grid_space(tmp_path)), out=tmp_path, trials=3, pins=pins, engine="keras-tuner", algorithm="random"
+        ),
+        Lines(),
+        run_trial=scripted_runner(),
+    )
+    assert len(trials_of(outcome)) == 1
+    assert any("keras-tuner's oracle finds no configuration it has not tried" in line for line in said), said

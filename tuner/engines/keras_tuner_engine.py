@@ -236,8 +236,13 @@ class KerasTunerEngine(Engine):
         assert self.book is not None and self.spec is not None
         while True:
             trial = self.oracle.create_trial(_TUNER_ID)
-            if trial.status != "RUNNING":
-                return None  # STOPPED: the oracle has tried its whole space
+            if trial.status != "RUNNING":  # STOPPED: the oracle has tried its whole space
+                if self.oracle.grid is None and self.algorithm != "hyperband":
+                    self.exhausted = (
+                        "keras-tuner's oracle finds no configuration it has not tried (the study holds "
+                        f"{len(self.book.all())} trials): the space looks exhausted; widen it or ask for fewer --trials"
+                    )
+                return None
             attempts = self.oracle.attempts.get(trial.trial_id, 0) + 1
             self.oracle.attempts[trial.trial_id] = attempts
             self.oracle.save()
