@@ -90,8 +90,8 @@ def ranking_value(
     predicted = float(epochs + 1) if predicted is None else max(predicted, float(epochs + 1))
     frozen = zero_after(config or {})
     if predicted > space.max_epochs() or (frozen is not None and epochs > frozen):
-        seconds = [result.get("seconds_per_epoch"), *(r.result.get("seconds_per_epoch") for r in finished)]
-        return space.objective.value(result, space.stop, space.missed_at(seconds))
+        paces = [result.get("seconds_per_epoch"), *(r.result.get("seconds_per_epoch") for r in finished)]
+        return space.objective.value(result, space.stop, space.missed_at(paces))
     key = threshold_key(space)
     per_epoch = sum(row.get("seconds", 0.0) for row in history) / max(epochs, 1)
     best = fastest(finished, key)
