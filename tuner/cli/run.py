@@ -11,7 +11,7 @@ import typer
 import yaml
 from rich.markup import escape
 
-from tuner.choices import ALGORITHMS, PRUNER_NAMES, check_pruner
+from tuner.choices import ALGORITHMS, PRUNER_NAMES
 from tuner.cli.common import Algorithm, EngineName, console, errors, friendly, show_table
 from tuner.errors import CnnTuneError, raise_terminated
 
@@ -121,7 +121,7 @@ def run(
         dataset=dataset,
         engine=engine.value,
         algorithm=algorithm.value if algorithm else None,
-        pruner="+".join(check_pruner(pruner)) if pruner else None,
+        pruner=pruner,  # checked by the search before anything loads
         budget=Budget(trials=trials, timeout=timeout, stop_when_found=stop_when_found),
         max_epochs=max_epochs,
         train_limit=train_limit,

@@ -56,6 +56,11 @@ def suggest(trial: Trial, space: Space) -> dict[str, Any]:
     return space.resolve(sampled)
 
 
+def _key(config: dict[str, Any]) -> str:
+    """A configuration as a comparable text (two trials of one configuration have the same key)."""
+    return json.dumps(config, sort_keys=True, default=str)
+
+
 def _needs(module: str, algorithm: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise CnnTuneError(f"{algorithm!r} needs the {module} package: pip install {module}", field="algorithm")
@@ -203,16 +208,17 @@ class OptunaEngine(Engine):
         assert self.spec is not None
         if self.grid_size is not None and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None  # every point of the grid is taken: one that failed is not replaced by a random draw
+        held = self.held_configs()
         for _ in range(_REPEATS):
             trial = self.study.ask()
             config = suggest(trial, self.spec.space)
-            if self.queued(trial) or not self.holds(config):
+            if self.queued(trial) or _key(config) not in held:
                 return self.proposal(trial, config)
             trial.set_user_attr(SURPLUS_ATTR, True)  # a configuration the study holds: given back unrun
             self.study.tell(trial, state=TrialState.FAIL)
         self.exhausted = (
             f"the sampler proposed {_REPEATS} configurations in a row that the study already holds: the space "
-            f"looks exhausted ({self.distinct()} distinct configurations tried); widen it or ask for fewer --trials"
+            f"looks exhausted ({len(held)} distinct configurations tried); widen it or ask for fewer --trials"
         )
         return None
 
@@ -223,18 +229,12 @@ class OptunaEngine(Engine):
         return "fixed_params" in self.opened[1].get_trial_system_attrs(self.trial_id(trial.number))
 
     def held_configs(self) -> set[str]:
+        """The configurations the study's complete, pruned and running trials train, as `_key`s."""
         return {
-            json.dumps(t.user_attrs.get("config"), sort_keys=True, default=str)
+            _key(t.user_attrs["config"])
             for t in self.study.get_trials(deepcopy=False, states=_HELD)
             if t.user_attrs.get("config") is not None
         }
-
-    def holds(self, config: dict[str, Any]) -> bool:
-        """Whether a complete, pruned or running trial of the study trains `config` already."""
-        return json.dumps(config, sort_keys=True, default=str) in self.held_configs()
-
-    def distinct(self) -> int:
-        return len(self.held_configs())
 
     def proposal(self, trial: Trial, config: dict[str, Any]) -> Proposal:
         assert self.spec is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tuner.choices import PRUNER_NAMES, check_pruner
 from tuner.pruners.base import Chain, NoPruner, Progress, Pruner, intermediate_values
-from tuner.pruners.curve import CurveBound, predicted_epoch, ranking_value
+from tuner.pruners.curve import CurveBound, finished_value, predicted_epoch, ranking_value
 from tuner.pruners.exact import ExactStop, fastest, threshold_key
 from tuner.pruners.hyperband import Hyperband
 from tuner.pruners.ladder import Ladder
@@ -24,6 +24,7 @@ __all__ = [
     "Pruner",
     "default_pruner",
     "fastest",
+    "finished_value",
     "intermediate_values",
     "make_pruner",
     "predicted_epoch",

@@ -14,7 +14,7 @@ the trial cannot win.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from tuner.pruners.base import Progress, Pruner
@@ -24,7 +24,7 @@ from tuner.space import Space
 from tuner.space.objectives import epochs_value
 from tuner.training.schedules import zero_after
 
-__all__ = ["CurveBound", "earliest_epoch", "predicted_epoch", "ranking_value"]
+__all__ = ["CurveBound", "earliest_epoch", "finished_value", "predicted_epoch", "ranking_value"]
 
 _MIN_EPOCHS = 3  # a line through fewer points says too little (through two it was late by 12% once)
 _LATE = 0.95  # the bound: the line's epoch less 5%, for a line that comes late by a few percent
@@ -68,6 +68,18 @@ def earliest_epoch(space: Space, history: Sequence[dict[str, float]]) -> float |
     return None if line is None else _LATE * line
 
 
+def finished_value(space: Space, result: dict[str, Any], finished: Callable[[], Iterable[TrialRecord]]) -> float:
+    """The objective's value of a trial that trained to its end, for a sampler: a trial that missed the
+    threshold is worth `Space.missed_at` plus its shortfall. `finished` gives the study's finished trials,
+    asked for only when their seconds per epoch count (the seconds objective)."""
+
+    def paces() -> Iterator[float | None]:
+        yield result.get("seconds_per_epoch")
+        yield from (r.result.get("seconds_per_epoch") for r in finished())
+
+    return space.objective.value(result, space.stop, space.missed_at(paces()))
+
+
 def ranking_value(
     space: Space,
     result: dict[str, Any],
@@ -90,8 +102,7 @@ def ranking_value(
     predicted = float(epochs + 1) if predicted is None else max(predicted, float(epochs + 1))
     frozen = zero_after(config or {})
     if predicted > space.max_epochs() or (frozen is not None and epochs > frozen):
-        paces = [result.get("seconds_per_epoch"), *(r.result.get("seconds_per_epoch") for r in finished)]
-        return space.objective.value(result, space.stop, space.missed_at(paces))
+        return finished_value(space, result, lambda: finished)
     key = threshold_key(space)
     per_epoch = sum(row.get("seconds", 0.0) for row in history) / max(epochs, 1)
     best = fastest(finished, key)

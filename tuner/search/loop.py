@@ -15,7 +15,7 @@ from typing import Any
 
 from tuner.engines.base import Engine, Proposal, TrialRunner
 from tuner.errors import CnnTuneError, StopTrial, TrialError, interruption
-from tuner.pruners import Progress, Pruner, ranking_value
+from tuner.pruners import Progress, Pruner, finished_value, ranking_value
 from tuner.records import TrialRecord, TrialResult
 from tuner.search.eta import study_time_left
 from tuner.search.observer import Observer
@@ -125,7 +125,7 @@ class TrialLoop:
             return False
         if self.answered(finished):
             return True
-        return self.engine.finished() + len(self.engine.running()) < self.target
+        return len(finished) + len(self.engine.running()) < self.target
 
     def answered(self, finished: list[TrialRecord]) -> bool:
         """Whether the study holds an answer: a trial that met the stop rule (threshold objectives),
@@ -189,11 +189,7 @@ class TrialLoop:
         history = data.pop("history")
         value = None
         if result.state == "complete":
-            seconds = [
-                data.get("seconds_per_epoch"),
-                *(r.result.get("seconds_per_epoch") for r in self.finished_trials()),
-            ]
-            value = self.space.objective.value(data, self.space.stop, self.space.missed_at(seconds))
+            value = finished_value(self.space, data, self.finished_trials)
         elif result.state == "pruned" and self.space.objective.needs_stop:
             value = ranking_value(self.space, data, history, self.finished_trials(), proposal.config)
         return TrialRecord(
