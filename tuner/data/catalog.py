@@ -1,4 +1,5 @@
-"""Named datasets and where to look for them, in the order DESIGN.md gives."""
+"""Named datasets and where to look for them: $CNN_TUNE_DATA, then /usr/share/datasets, then the Keras
+cache (the lookup and the Keras download after it are described in README.md's "Datasets" section)."""
 
 from __future__ import annotations
 

@@ -5,9 +5,9 @@ An epoch's seconds are close to the sum of three parts: a fixed cost per trainin
 of 1 / batch_size of the images), the multiply-adds per image of the Conv2D and Dense layers, and
 batch normalisation's passes over the convolution's output. How much each weighs is the machine's
 (a GPU's steps cost little next to a CPU's, its multiply-adds less still), so the three weights are
-fitted, none negative, to the trials already timed. On the recorded exercise3 searches
-(`reports/search-benchmark-tpe-order`) a fit to the first five trials ranked the later trials'
-seconds per epoch with a Spearman correlation of 0.75 to 1.0, a median error of 13-32%.
+fitted, none negative, to the trials already timed. How well a fit to a search's first trials
+predicts its later ones is measured on the recorded exercise3 searches in
+reports/benchmarks-history.md (the cost-tpe run).
 """
 
 from __future__ import annotations

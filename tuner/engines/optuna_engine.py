@@ -105,8 +105,8 @@ class OptunaEngine(Engine):
         if self.algorithm in ("tpe", "cost-tpe"):
             tpe: dict[str, Any] = {
                 "seed": seed,
-                # optuna's 10 random start-up trials are a whole CPU-sized budget of CNN trainings
-                # (5-8 trials in 15 minutes on 2 cores); TPE models the space from 5 on.
+                # optuna's default of 10 random start-up trials would outlast a whole search on a
+                # CPU, whose budget trains a handful of CNN trials; TPE models the space from 5 on.
                 "n_startup_trials": max(3, min(5, spec.trials // 4)),
                 "multivariate": True,
                 "group": True,

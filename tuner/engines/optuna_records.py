@@ -33,7 +33,7 @@ RUN_ATTR = "cnn_tune"
 # attribute, which optuna's viewers do not list.
 RECORD_ATTR = "cnn_tune_record"
 DEADLINE_ATTR = "cnn_tune_deadline"  # when the study's timeout ends (seconds since the epoch)
-_OLD_RUN_ATTR = "cnn_tune_run"  # the whole record as a user attribute (cnn-tune before stop 18)
+_OLD_RUN_ATTR = "cnn_tune_run"  # where studies of older cnn-tune versions keep the whole record: a user attribute
 SURPLUS_ATTR = "cnn_tune_surplus"  # a trial asked for when the study was already full, given back unrun
 
 _STATES = {

@@ -4,11 +4,10 @@ of its stop-metric curve cannot meet the stop rule in time to win.
 The stop metric's distance to its perfect value (1 - accuracy, or the loss) falls roughly
 exponentially and then slows down, so a straight line through the logarithm of that distance
 against the epoch, fitted on every epoch so far, reaches the threshold *earlier* than the trial
-really does: on the recorded histories in `reports/` the real epoch was up to 3.8 times the line's
-fitted on the first three epochs, and twice a little earlier, at worst 0.95 times, on the learning-rate
-schedules' bent curves (`benchmarks/curve_bound.py` replays them all). The bound is the line's epoch
-less a 5% margin for that: when even it comes after the incumbent's epoch (or after the epoch budget),
-the trial cannot win.
+really does, and on the learning-rate schedules' bent curves at worst a few percent later
+(reports/curve-bound.md: `benchmarks/curve_bound.py` replays every recorded history). The bound is
+the line's epoch less a 5% margin for that: when even it comes after the incumbent's epoch (or after
+the epoch budget), the trial cannot win.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from tuner.training.schedules import zero_after
 
 __all__ = ["CurveBound", "earliest_epoch", "finished_value", "predicted_epoch", "ranking_value"]
 
-_MIN_EPOCHS = 3  # a line through fewer points says too little (through two it was late by 12% once)
+_MIN_EPOCHS = 3  # a line through fewer points says too little (through two it can come later than the margin)
 _LATE = 0.95  # the bound: the line's epoch less 5%, for a line that comes late by a few percent
 
 
@@ -94,8 +93,8 @@ def ranking_value(
 
     The prediction is the line through its last two epochs, the curve's recent trend: an estimate,
     not the bound, since a sampler compares it with the epochs complete trials really needed. On
-    the recorded histories the real epoch was a median 1.23 times it from epoch 3 (1.34 times the
-    bound's line through every epoch), and it orders the trials better (`benchmarks/curve_bound.py`).
+    the recorded histories it comes closer to the real epoch than the bound's line through every
+    epoch, and it orders the trials better (reports/curve-bound.md).
     """
     predicted = predicted_epoch(space, history, min_epochs=2, last=2)
     epochs = len(history)

@@ -3,13 +3,14 @@ doubled after every few trials that missed it.
 
 `exact` and the curve bound prune against the fastest trial that met the stop rule; before there is
 one they have nothing to prune against (the curve bound only against the last epoch), so a search
-whose first proposals are slow learners trains each of them to 12-16 epochs before it learns
-anything: on the search benchmark's seed 2 the five random start-up trials took 9.5 of its 15
-minutes. The ladder asks the cheap question first, as Hyperband does: is there a configuration
-that meets the rule within a quarter of the epochs? A trial that cannot (past the budget, or
-whose curve bound already says so) stops there, and its predicted epochs still rank it for the
-sampler. After `RUNG` trials have missed a budget it doubles, up to the space's epochs, so a
-space whose answers all need many epochs costs a few short trials, not the search.
+whose first proposals are slow learners trains each of them for most of the space's epochs before it
+learns anything, and its random start-up trials can take most of a short search's time (the search
+benchmark's runs in reports/benchmarks-history.md). The ladder asks the cheap question first, as
+Hyperband does: is there a configuration that meets the rule within a quarter of the epochs? A trial
+that cannot (past the budget, or whose curve bound already says so) stops there, and its predicted
+epochs still rank it for the sampler. After `RUNG` trials have missed a budget it doubles, up to the
+space's epochs, so a space whose answers all need many epochs costs a few short trials, not the
+search.
 
 Unlike `exact` and `curve` this is a heuristic: it gives up trials that would have met the rule
 late, to find one that meets it early sooner. Once a trial has met the rule it does nothing, and it

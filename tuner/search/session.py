@@ -13,7 +13,7 @@ from typing import Any
 from tuner.data import Dataset, load_dataset
 from tuner.engines import Engine, Study, TrialRunner, get_engine
 from tuner.errors import CnnTuneError, Terminated, raise_terminated
-from tuner.pruners import make_pruner
+from tuner.pruners import Pruner, make_pruner
 from tuner.records import TrialRecord
 from tuner.runs.record import new_record
 from tuner.runs.store import RunStore
@@ -23,11 +23,11 @@ from tuner.search.settings import SearchSettings
 from tuner.search.workers import die_with_parent, start_workers
 from tuner.space import Space, load_space
 from tuner.space.objectives import VALUES
-from tuner.training.backend import deterministic_kernels, use_backend
+from tuner.training.backend import check_backend, deterministic_kernels, use_backend
 from tuner.training.devices import Placement, plan_workers, visible_gpus
 from tuner.training.options import TrainingOptions
 
-__all__ = ["SearchOutcome", "run_search", "trainer_runner"]
+__all__ = ["SearchOutcome", "SearchPlan", "plan", "run_search", "trainer_runner"]
 
 
 @dataclass
@@ -81,6 +81,25 @@ def _space(settings: SearchSettings, engine: Engine) -> Space:
     return space
 
 
+@dataclass
+class SearchPlan:
+    """What a search will run, decided from its settings before anything heavy loads (no data, no
+    Keras, no study): the engine, the space as pinned and capped, and the pruner."""
+
+    engine: Engine
+    space: Space
+    pruner: Pruner
+
+
+def plan(settings: SearchSettings) -> SearchPlan:
+    """Check `settings` and decide the engine, space and pruner; every bad value is a `CnnTuneError`."""
+    settings.check()
+    check_backend(settings.training.backend)
+    engine = get_engine(settings.engine, settings.algorithm)
+    space = _space(settings, engine)
+    return SearchPlan(engine, space, make_pruner(settings.pruner or engine.default_pruner(space), space))
+
+
 def legacy_values(store: RunStore) -> bool:
     """Whether the run keeps the legacy values of trials that missed the threshold: trials are valued
     past the budget (`Space.missed_at`), but a run started before that resumes with the values its
@@ -119,13 +138,10 @@ def run_search(
     `worker` > 1 marks a spawned worker joining the run.
     """
     join = worker > 1
-    settings.check()
+    chosen = plan(settings)
+    engine, space, pruner = chosen.engine, chosen.space, chosen.pruner
     use_backend(settings.training.backend, settings.training.deterministic)  # before Keras loads, in every worker
     kernels = deterministic_kernels()  # what this process trains with, if it loaded Keras before
-    engine = get_engine(settings.engine, settings.algorithm)
-    space = _space(settings, engine)
-    pruner_name = settings.pruner or engine.default_pruner(space)
-    pruner = make_pruner(pruner_name, space)
     # Worker placement is checked before the data loads: an impossible setup fails at once.
     placements = (
         []

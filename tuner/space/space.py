@@ -6,7 +6,6 @@ import difflib
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from tuner.errors import CnnTuneError
@@ -71,11 +70,6 @@ class Space:
             else:
                 raise KeyError(f"no value for the searched parameter {p.name!r}")
         return config
-
-    def active(self, name: str, partial: dict[str, Any]) -> bool:
-        """Whether parameter `name` exists given the values chosen so far."""
-        p = self.param(name)
-        return p is not None and (p.when is None or p.when.holds(partial))
 
     def image_shape(self, named_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """The images the model sees: data.image_size and data.color when set, else the dataset's own."""
@@ -260,8 +254,3 @@ class Space:
             },
             "search": {"trials": self.trials, **({"start": [dict(e) for e in self.start]} if self.start else {})},
         }
-
-    @property
-    def path(self) -> Path | None:
-        p = Path(self.source)
-        return p if p.exists() else None

@@ -189,9 +189,9 @@ def _place_after_import(name: str, framework: Any) -> None:
 
 def _deterministic_before_import(name: str) -> None:
     """GPU kernels that give the same numbers on every run, so that `reproduce` matches a trial
-    trained on a GPU (its default kernels sum in a varying order: the same JAX trial twice on an
-    H200 differed from the first epoch). A setting the user gave in XLA_FLAGS wins; CPU training is
-    deterministic either way."""
+    trained on a GPU (its default kernels sum in a varying order, so the same trial trained twice
+    differs from the first epoch; reports/gpu.md). A setting the user gave in XLA_FLAGS wins; CPU
+    training is deterministic either way."""
     if name == "jax":
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_gpu_deterministic_ops" not in flags:

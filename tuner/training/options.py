@@ -9,10 +9,10 @@ from tuner.training.backend import default_backend
 
 __all__ = ["STEPS_PER_EXECUTION", "TrainingOptions"]
 
-# A small model's step is mostly dispatch: 32 steps per call made the course's model's epoch 0.68x
-# as long on an H100 with JAX (reports/gpu.md), and three of four exercise3 models' epochs 0.61-0.97x
-# as long on the 2-core CPU with TensorFlow, the largest no different within noise
-# (reports/benchmarks.md), with the same numbers.
+# A small model's step is mostly dispatch: running several steps per call into the compiled function
+# pays it less often, which shortens a small model's epoch on a GPU and on the CPU alike, leaves a
+# large model's about as it was, and gives the same numbers (measured in reports/gpu.md and
+# reports/benchmarks.md).
 STEPS_PER_EXECUTION = 32
 
 
@@ -24,9 +24,8 @@ class TrainingOptions:
     runs per call into the compiled function (the numbers are the same; a small model's epoch gets
     faster as dispatch is paid less often; None: STEPS_PER_EXECUTION, 1 on PyTorch, which takes no other);
     `deterministic`: GPU kernels that give the same numbers every run, so that `reproduce` matches
-    (on an H200 with JAX: later epochs 1.12x as long, the compiling first epoch shorter; reports/gpu.md;
-    CPU training is deterministic anyway). The framework takes it when it loads (`use_backend`), once
-    per process, not per trial."""
+    (at some cost in epoch time on a GPU, measured in reports/gpu.md; CPU training is deterministic
+    anyway). The framework takes it when it loads (`use_backend`), once per process, not per trial."""
 
     xla: bool = False
     mixed_precision: bool = False
@@ -36,9 +35,10 @@ class TrainingOptions:
 
     @classmethod
     def from_record(cls, record: dict[str, Any], backend: str) -> TrainingOptions:
-        """The options a run trained with, from its run.json (older runs recorded fewer of them; a run
-        made before `deterministic` counts as deterministic: on the CPU, where this project made
-        them, it was)."""
+        """The options a run trained with, from its run.json. An option the record lacks (a run.json
+        written by an older cnn-tune) takes the value such runs trained with: no XLA, no mixed
+        precision, one step per execution, deterministic kernels (they trained on the CPU, where
+        training is deterministic)."""
         return cls(
             xla=bool(record.get("xla", False)),
             mixed_precision=bool(record.get("mixed_precision", False)),
