@@ -38,3 +38,66 @@ def test_the_installed_optuna_tpe_still_has_each_private_attribute(attribute: st
     assert hasattr(optuna.samplers.TPESampler(), attribute), (
         f"optuna {optuna.__version__} no longer has TPESampler.{attribute}: update tuner/engines/private.py"
     )
+
+
+@pytest.mark.parametrize("owner, attribute", __import__("tuner.engines.private", fromlist=["x"]).JOURNAL_PRIVATE)
+def test_the_installed_optuna_journal_still_has_each_private_attribute(
+    owner: str, attribute: str, tmp_path: Path
+) -> None:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "s.journal")))
+    objects = {
+        "JournalStorage": storage,
+        "JournalStorageReplayResult": storage._replay_result,
+        "JournalFileBackend": storage._backend,
+    }
+    assert hasattr(objects[owner], attribute), (
+        f"optuna {optuna.__version__} no longer has {owner}.{attribute}: update tuner/engines/private.py"
+    )
+
+
+def test_journal_trials_reads_what_optunas_public_calls_list(tmp_path: Path) -> None:
+    """The new trials and the open ones, as `get_all_trials` gives them, also those another process wrote."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState
+
+    from tuner.engines.private import journal_trials
+
+    path = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="s", storage=optuna.storages.JournalStorage(JournalFileBackend(path)))
+    other = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(JournalFileBackend(path)))
+    done = [study.ask() for _ in range(4)]
+    for trial in done[:3]:
+        study.tell(trial, 1.0)
+    other.tell(other.ask(), 2.0)  # written by another storage object: read from the file's new lines
+    storage = study._storage
+    study_id = storage.get_study_id_from_name("s")
+    every = storage.get_all_trials(study_id, deepcopy=False)
+    read = journal_trials(storage, study_id, 0, set())
+    assert read is not None and [t.number for t in read] == [t.number for t in every] == [0, 1, 2, 3, 4]
+    picked = journal_trials(storage, study_id, 4, {3})
+    assert picked is not None
+    assert [(t.number, t.state) for t in picked] == [(3, TrialState.RUNNING), (4, TrialState.COMPLETE)]
+    assert journal_trials(object(), study_id, 0, set()) is None
+
+
+def test_the_trial_durable_journal_writes_what_optunas_reads(tmp_path: Path) -> None:
+    """Lines written without a sync per line read back in this process and in another storage object."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from tuner.engines.private import TrialDurableJournal, sync_journal
+
+    path = str(tmp_path / "s.journal")
+    storage = optuna.storages.JournalStorage(TrialDurableJournal(path))
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    trial.suggest_int("x", 1, 9)
+    study.tell(trial, 3.0)
+    sync_journal(storage)
+    sync_journal(object())  # any other storage: nothing to do
+    again = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(JournalFileBackend(path)))
+    assert [(t.params, t.value) for t in again.trials] == [(trial.params, 3.0)]

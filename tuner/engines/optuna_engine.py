@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import time
 import warnings
 from collections.abc import Iterator
@@ -18,8 +17,10 @@ from tuner.choices import ALGORITHMS
 from tuner.engines.base import Engine, Proposal, Study
 from tuner.engines.cost_tpe import CostTPESampler
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
-from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, records_of, write_run
+from tuner.engines.optuna_index import TrialIndex, config_key
+from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, write_run
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
+from tuner.engines.private import sync_journal
 from tuner.errors import WORKER_DIED, CnnTuneError
 from tuner.records import TrialRecord, trial_seed
 from tuner.runs.record import identity_difference, mask_url
@@ -29,7 +30,6 @@ from tuner.space.grid import grid_points
 __all__ = ["DEADLINE_ATTR", "OptunaEngine", "suggest"]
 
 
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # configurations not proposed again
 _REPEATS = 20  # proposals in a row that the study already holds before its space counts as exhausted
 
@@ -56,11 +56,6 @@ def suggest(trial: Trial, space: Space) -> dict[str, Any]:
     return space.resolve(sampled)
 
 
-def _key(config: dict[str, Any]) -> str:
-    """A configuration as a comparable text (two trials of one configuration have the same key)."""
-    return json.dumps(config, sort_keys=True, default=str)
-
-
 def _needs(module: str, algorithm: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise CnnTuneError(f"{algorithm!r} needs the {module} package: pip install {module}", field="algorithm")
@@ -76,6 +71,7 @@ class OptunaEngine(Engine):
         self.optuna_study: optuna.Study | None = None
         self.spec: Study | None = None
         self.grid_size: int | None = None
+        self.trials: TrialIndex | None = None  # what the study holds, read incrementally
 
     def storage_label(self, folder: Path, storage: str | None) -> str:
         if storage is not None:
@@ -138,6 +134,8 @@ class OptunaEngine(Engine):
             direction=spec.space.objective.direction,  # type: ignore[arg-type]
             sampler=self.sampler(spec),
         )
+        assert self.opened is not None
+        self.trials = TrialIndex(self.study, self.opened[1])
         if spec.run_record:
             self.check_same_search(spec)
         held = len(self.study.get_trials(deepcopy=False, states=(*_HELD, TrialState.FAIL)))
@@ -193,32 +191,40 @@ class OptunaEngine(Engine):
 
     # -- what the study holds -------------------------------------------------------------------
 
+    @property
+    def index(self) -> TrialIndex:
+        """The study's trials, brought up to date (only the new and the open ones are read)."""
+        if self.trials is None:
+            raise RuntimeError("the engine's study is not open")
+        self.trials.refresh()
+        return self.trials
+
     def records(self) -> list[TrialRecord]:
-        return records_of(self.study)
+        return self.index.all_records()
 
     def finished(self) -> int:
-        return len(self.study.get_trials(deepcopy=False, states=_FINISHED))
+        return self.index.finished()
 
     def running(self) -> list[int]:
-        return [t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        return self.index.running()
 
     # -- proposing and recording ----------------------------------------------------------------
 
     def ask(self) -> Proposal | None:
         assert self.spec is not None
-        if self.grid_size is not None and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        index = self.index
+        if self.grid_size is not None and not index.waiting():
             return None  # every point of the grid is taken: one that failed is not replaced by a random draw
-        held = self.held_configs()
         for _ in range(_REPEATS):
             trial = self.study.ask()
             config = suggest(trial, self.spec.space)
-            if self.queued(trial) or _key(config) not in held:
+            if self.queued(trial) or not index.holds(config_key(config)):
                 return self.proposal(trial, config)
             trial.set_user_attr(SURPLUS_ATTR, True)  # a configuration the study holds: given back unrun
             self.study.tell(trial, state=TrialState.FAIL)
         self.exhausted = (
-            f"the sampler proposed {_REPEATS} configurations in a row that the study already holds: the space "
-            f"looks exhausted ({len(held)} distinct configurations tried); widen it or ask for fewer --trials"
+            f"the sampler proposed {_REPEATS} configurations in a row that the study already holds: the space looks "
+            f"exhausted ({index.distinct_held()} distinct configurations tried); widen it or ask for fewer --trials"
         )
         return None
 
@@ -227,14 +233,6 @@ class OptunaEngine(Engine):
         trial run again on purpose) rather than from the sampler."""
         assert self.opened is not None
         return "fixed_params" in self.opened[1].get_trial_system_attrs(self.trial_id(trial.number))
-
-    def held_configs(self) -> set[str]:
-        """The configurations the study's complete, pruned and running trials train, as `_key`s."""
-        return {
-            _key(t.user_attrs["config"])
-            for t in self.study.get_trials(deepcopy=False, states=_HELD)
-            if t.user_attrs.get("config") is not None
-        }
 
     def proposal(self, trial: Trial, config: dict[str, Any]) -> Proposal:
         assert self.spec is not None
@@ -270,6 +268,8 @@ class OptunaEngine(Engine):
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
+        assert self.opened is not None
+        sync_journal(self.opened[1])  # the finished trial is on the disk before the next one starts
 
     @property
     def ranking_step(self) -> int:
@@ -319,7 +319,7 @@ class OptunaEngine(Engine):
         storage = self.opened[1]
         if heartbeat_enabled(storage):
             optuna.storages.fail_stale_trials(self.study)  # calls `_stale` for each trial it fails
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        for t in self.index.running_trials():
             if worker_is_dead(t.user_attrs.get("worker"), t.datetime_start):
                 trial_id = self.trial_id(t.number)
                 try:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.exc import IntegrityError
 
+from tuner.engines.private import TrialDurableJournal
 from tuner.errors import CnnTuneError
 from tuner.runs.record import mask_url
 
@@ -54,7 +54,7 @@ def is_journal(url: str) -> bool:
 def open_storage(url: str, on_stale: Callable[[optuna.Study, Any], None]) -> Any:
     """The optuna storage behind `url` (`journal:PATH`, `*.journal`, or an SQLAlchemy database URL)."""
     if is_journal(url):
-        return optuna.storages.JournalStorage(JournalFileBackend(str(Path(url.removeprefix("journal:")))))
+        return optuna.storages.JournalStorage(TrialDurableJournal(str(Path(url.removeprefix("journal:")))))
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}  # a server restart drops pooled connections
     if scheme in ("postgresql", "mysql"):

@@ -3,25 +3,40 @@
 keras-tuner writes its state files in place, and a `kill -9` in the middle of a write leaves half a
 JSON file that no resume can read; the only way to make those writes atomic is to replace the
 private methods that write them. optuna's ask-and-tell and storage APIs cover the rest of what
-cnn-tune does, but not the score TPE gives its candidates, which cost-tpe changes: `ScoredTPE`
-opens that one door. `tests/test_private.py` fails loudly when an installed keras-tuner or optuna no
-longer has one of them.
+cnn-tune does, but not the score TPE gives its candidates, which cost-tpe changes (`ScoredTPE`),
+nor a way to read a journal file's new trials without listing all of them (`journal_trials`), nor
+a journal that syncs to the disk once per trial (`TrialDurableJournal`, which also uses the
+private `optuna.storages.journal._file.get_lock_file`). `tests/test_private.py` fails loudly when
+an installed keras-tuner or optuna no longer has one of them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.runs.store import write_atomic
 
-__all__ = ["KERAS_TUNER_PRIVATE", "OPTUNA_PRIVATE", "AtomicOracleFiles", "ScoredTPE", "save_project"]
+__all__ = [
+    "JOURNAL_PRIVATE",
+    "KERAS_TUNER_PRIVATE",
+    "OPTUNA_PRIVATE",
+    "AtomicOracleFiles",
+    "ScoredTPE",
+    "TrialDurableJournal",
+    "journal_trials",
+    "save_project",
+    "sync_journal",
+]
 
 # (class, attribute) pairs this module relies on, checked by the tests against the installed keras-tuner.
 KERAS_TUNER_PRIVATE = (
@@ -37,6 +52,61 @@ OPTUNA_PRIVATE = (
     "_compute_acquisition_func",  # the candidates' scores, log l(x) - log g(x), of which TPE takes the highest
     "_gamma",  # gamma(n): how many of n finished trials TPE counts as good
 )
+
+# (attribute of a JournalStorage, then of its replay result) `journal_trials` relies on.
+JOURNAL_PRIVATE = (
+    ("JournalStorage", "_thread_lock"),  # held while the journal's new lines are applied
+    ("JournalStorage", "_sync_with_backend"),  # applies the journal's new lines, as every public call does
+    ("JournalStorage", "_replay_result"),  # the study as the journal describes it, in memory
+    ("JournalStorageReplayResult", "_study_id_to_trial_ids"),  # a study's trial ids, in creation order
+    ("JournalStorageReplayResult", "_trials"),  # each trial by id
+    ("JournalStorage", "_backend"),  # the journal file behind the storage, for `sync_journal`
+    ("JournalFileBackend", "_lock"),  # the file lock every writer takes
+    ("JournalFileBackend", "_file_path"),
+)
+
+
+class TrialDurableJournal(JournalFileBackend):
+    """optuna's journal file, written under its file lock as optuna writes it, but made durable once
+    per finished trial (`sync_journal`) rather than once per line: optuna syncs every line to the
+    disk, some twenty per trial, which costs more than the rest of what cnn-tune does for a trial
+    that trains little. Other processes read the lines at once either way (they share the page cache),
+    and a `kill -9` loses nothing; a power cut can lose the lines of a trial still running."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        with get_lock_file(self._lock):
+            with open(self._file_path, "ab") as handle:
+                handle.write(text.encode("utf-8"))
+
+    def sync(self) -> None:
+        descriptor = os.open(self._file_path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def sync_journal(storage: Any) -> None:
+    """Make a `TrialDurableJournal`'s lines durable (nothing for any other storage)."""
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, TrialDurableJournal):
+        backend.sync()
+
+
+def journal_trials(storage: Any, study_id: int, seen: int, numbers: set[int]) -> list[FrozenTrial] | None:
+    """The study's trials numbered `seen` and up, and those in `numbers`, read from a journal file's
+    storage after applying its new lines (None for any other storage). optuna's public calls list
+    every trial of the study, which costs more with every trial the study holds; the journal keeps
+    them in memory, by id, in creation order (a trial's number is its place in that order)."""
+    if not isinstance(storage, optuna.storages.JournalStorage):
+        return None
+    with storage._thread_lock:
+        storage._sync_with_backend()
+        replay = storage._replay_result
+        ids = replay._study_id_to_trial_ids.get(study_id, [])
+        picked = [ids[n] for n in sorted(numbers) if n < seen and n < len(ids)] + ids[seen:]
+        return [replay._trials[i] for i in picked]
 
 
 class AtomicOracleFiles:

@@ -18,6 +18,7 @@ from typing import Any
 
 from tuner.pruners.base import Progress, Pruner
 from tuner.pruners.exact import fastest, needs_threshold, threshold_key, tie_reason
+from tuner.pruners.finished import Finished
 from tuner.records import TrialRecord
 from tuner.space import Space
 from tuner.space.objectives import epochs_value
@@ -74,7 +75,11 @@ def finished_value(space: Space, result: dict[str, Any], finished: Callable[[], 
 
     def paces() -> Iterator[float | None]:
         yield result.get("seconds_per_epoch")
-        yield from (r.result.get("seconds_per_epoch") for r in finished())
+        trials = finished()
+        if isinstance(trials, Finished):
+            yield trials.slowest_pace
+        else:
+            yield from (r.result.get("seconds_per_epoch") for r in trials)
 
     return space.objective.value(result, space.stop, space.missed_at(paces()))
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from collections.abc import Sequence
 
 from tuner.errors import CnnTuneError
 from tuner.pruners.base import Progress, Pruner
+from tuner.pruners.finished import Fastest, fastest
 from tuner.records import TrialRecord
 from tuner.space import Space
 from tuner.training.schedules import zero_after
@@ -28,27 +28,6 @@ def needs_threshold(space: Space, pruner: str) -> None:
 def threshold_key(space: Space) -> str:
     """The result field a threshold objective ranks by: epochs or training seconds to the threshold."""
     return "seconds_to_threshold" if space.objective.name == "time_to_threshold" else "epochs_to_threshold"
-
-
-class Fastest(NamedTuple):
-    """The incumbent of a threshold objective: its epochs (or seconds) to the threshold, its training
-    seconds to it (what breaks a tie on epochs), and its number."""
-
-    value: float
-    seconds: float
-    trial: int
-
-
-def fastest(records: Iterable[TrialRecord], key: str = "epochs_to_threshold") -> Fastest | None:
-    """The fastest complete trial that met the stop rule: fewest epochs (or seconds), then fewest seconds."""
-    best: Fastest | None = None
-    for record in records:
-        result = record.result
-        if record.state == "complete" and result.get("reached_threshold") and result.get(key) is not None:
-            seconds = result.get("seconds_to_threshold")
-            candidate = Fastest(float(result[key]), math.inf if seconds is None else float(seconds), record.trial)
-            best = candidate if best is None or candidate < best else best
-    return best
 
 
 # A trial's epochs vary by a few percent: an epoch still to go counts as 90% of its fastest so far.

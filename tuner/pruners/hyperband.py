@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from tuner.pruners.base import Progress, Pruner, intermediate_values
+from tuner.pruners.finished import as_finished
 from tuner.records import TrialRecord
 from tuner.space import Space
 
@@ -39,27 +41,38 @@ class Hyperband(Pruner):
             n -= budget
         return len(self.budgets) - 1
 
-    def _rung_value(self, record: TrialRecord, epoch: int) -> float | None:
+    def rungs(self, bracket: int, epochs: int) -> Iterator[int]:
+        """The epochs at which bracket `bracket` checks its trials, up to `epochs`."""
+        rung = 0
+        while (step := self.min_epochs * self.factor ** (bracket + rung)) <= epochs:
+            yield step
+            rung += 1
+
+    def at_rungs(
+        self, rivals: dict[tuple[int, int], list[float]], record: TrialRecord
+    ) -> dict[tuple[int, int], list[float]]:
+        """Add a finished trial's value at each rung of its bracket to `rivals`, as sorted keys (the
+        value, negated when the study maximises, so that smaller is better in both directions)."""
+        bracket = self.bracket(record.trial)
         values = intermediate_values(self.space, record.history)
-        return values[epoch - 1] if len(values) >= epoch else None
+        for step in self.rungs(bracket, len(values)):
+            value = values[step - 1]
+            if not math.isnan(value):
+                bisect.insort(rivals.setdefault((bracket, step), []), value if self.minimize else -value)
+        return rivals
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
         bracket, epoch = self.bracket(trial.number), trial.epoch
-        rung = 0
-        while (step := self.min_epochs * self.factor ** (bracket + rung)) <= epoch:
-            if step == epoch:
-                value = trial.values[-1]
-                if math.isnan(value):
-                    return f"hyperband pruner at epoch {epoch}: no value"
-                rivals = [
-                    v
-                    for r in finished
-                    if r.trial != trial.number and self.bracket(r.trial) == bracket
-                    if (v := self._rung_value(r, step)) is not None and not math.isnan(v)
-                ]
-                competing = sorted([*rivals, value], reverse=not self.minimize)
-                cut = competing[max(len(competing) // self.factor - 1, 0)]
-                if (value > cut) if self.minimize else (value < cut):
-                    return f"hyperband pruner at epoch {epoch} (bracket {bracket}): not in the best 1/{self.factor}"
-            rung += 1
+        if epoch not in self.rungs(bracket, epoch):
+            return None
+        value = trial.values[-1]
+        if math.isnan(value):
+            return f"hyperband pruner at epoch {epoch}: no value"
+        rivals = as_finished(finished).fold(("hyperband", id(self)), dict, self.at_rungs).get((bracket, epoch), [])
+        key = value if self.minimize else -value
+        # The cut is the k-th best of the rivals and this trial together (best first).
+        k, at = max((len(rivals) + 1) // self.factor - 1, 0), bisect.bisect_left(rivals, key)
+        cut = rivals[k] if k < at else key if k == at else rivals[k - 1]
+        if key > cut:
+            return f"hyperband pruner at epoch {epoch} (bracket {bracket}): not in the best 1/{self.factor}"
         return None

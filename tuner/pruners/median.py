@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
-from statistics import median
 
 from tuner.pruners.base import Progress, Pruner, intermediate_values
+from tuner.pruners.finished import as_finished
 from tuner.records import TrialRecord
 from tuner.space import Space
 
@@ -25,18 +26,26 @@ class MedianStop(Pruner):
         super().__init__(space)
         self.startup, self.warmup = startup, warmup
 
+    def at_epochs(self, values: dict[int, list[float]], record: TrialRecord) -> dict[int, list[float]]:
+        """Add a complete trial's value at each epoch to `values`, each epoch's list kept sorted."""
+        if record.state == "complete":
+            for epoch, value in enumerate(intermediate_values(self.space, record.history), start=1):
+                if not math.isnan(value):
+                    bisect.insort(values.setdefault(epoch, []), value)
+        return values
+
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
-        complete = [r for r in finished if r.state == "complete"]
+        seen = as_finished(finished)
         epoch = trial.epoch
-        if len(complete) < self.startup or epoch < self.warmup or not trial.values:
+        if seen.complete < self.startup or epoch < self.warmup or not trial.values:
             return None
         best = min(trial.values) if self.minimize else max(trial.values)
         if math.isnan(best):
             return f"median pruner: no value at epoch {epoch}"
-        others = [v[epoch - 1] for r in complete if len(v := intermediate_values(self.space, r.history)) >= epoch]
-        others = [v for v in others if not math.isnan(v)]
+        others = seen.fold(("median", id(self)), dict, self.at_epochs).get(epoch)
         if not others:
             return None
-        middle = median(others)
+        half = len(others) // 2
+        middle = others[half] if len(others) % 2 else (others[half - 1] + others[half]) / 2
         worse = best > middle if self.minimize else best < middle
         return f"median pruner at epoch {epoch}: {best:.4g} against a median of {middle:.4g}" if worse else None

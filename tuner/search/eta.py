@@ -70,10 +70,12 @@ def study_time_left(
     workers: int = 1,
     deadline: float | None = None,
     now: float | None = None,
+    finished_count: int | None = None,
 ) -> float | None:
     """`time_left` for a study's trials as (state, started, finished) with ISO timestamps: durations of
     the finished ones in the order they finished, the running ones' seconds so far; `deadline` in
-    seconds since the epoch."""
+    seconds since the epoch. `finished_count` counts the study's finished trials when `trials` holds only
+    the recent ones (the estimate follows the last `RECENT`)."""
     now = time.time() if now is None else now
     done: list[tuple[float, float]] = []
     running: list[float] = []
@@ -84,7 +86,7 @@ def study_time_left(
         elif state == "running" and begin is not None:
             running.append(max(now - begin, 0.0))
     durations = [seconds for _, seconds in sorted(done)]
-    to_start = target - len(durations) - len(running)
+    to_start = target - (len(durations) if finished_count is None else finished_count) - len(running)
     return time_left(
         durations,
         to_start,

@@ -8,6 +8,7 @@ maps its result to a record, saves the tables, and waits while other workers hol
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -16,17 +17,19 @@ from typing import Any
 from tuner.engines.base import Engine, Proposal, TrialRunner
 from tuner.errors import CnnTuneError, StopTrial, TrialError, interruption
 from tuner.pruners import Progress, Pruner, finished_value, ranking_value
+from tuner.pruners.finished import Finished, as_finished
 from tuner.records import TrialRecord, TrialResult
-from tuner.search.eta import study_time_left
+from tuner.search.eta import RECENT, study_time_left
 from tuner.search.observer import Observer
 from tuner.search.settings import Budget
 from tuner.space import Space
 from tuner.training.schedules import trial_epochs
 
-__all__ = ["FOUND_ELSEWHERE", "TrialLoop", "surplus"]
+__all__ = ["FOUND_ELSEWHERE", "LOOK_SECONDS", "SAVE_SECONDS", "TrialLoop", "surplus"]
 
 FOUND_ELSEWHERE = "another trial met the stop rule (stop when found)"
-_FINISHED = ("complete", "pruned")
+LOOK_SECONDS = 1.0  # how stale the other workers' finished trials may be when a pruner is asked
+SAVE_SECONDS = 3.0  # how often, at most, the tables are rewritten from the study during a search
 
 
 def surplus(number: int, finished: int, running: list[int], target: int) -> bool:
@@ -54,10 +57,21 @@ class TrialLoop:
         save: Callable[[list[TrialRecord]], None],
         poll_seconds: float = 2.0,
         workers: int = 1,
+        look_seconds: float | None = None,
+        save_seconds: float | None = None,
     ) -> None:
         self.engine, self.space, self.run_trial, self.pruner = engine, space, run_trial, pruner
         self.budget, self.observer, self.save_tables = budget, observer, save
         self.poll_seconds, self.workers = poll_seconds, workers
+        # What the pruners compare against: this worker's trials as they finish, the other workers'
+        # as of the last look at the study, at most `look_seconds` ago.
+        self.finished = Finished()
+        self.others_running: list[TrialRecord] = []
+        self.look_seconds, self.looked = LOOK_SECONDS if look_seconds is None else look_seconds, -math.inf
+        # The study is the record; the tables are rewritten from it at most every `save_seconds` (and
+        # never more often than ten times what a rewrite costs), and whenever the loop ends.
+        self.save_seconds = SAVE_SECONDS if save_seconds is None else save_seconds
+        self.saved, self.save_cost = -math.inf, 0.0
         trials = budget.trials or space.trials
         capacity = engine.capacity()
         self.target = trials if capacity is None else min(trials, capacity)
@@ -71,6 +85,7 @@ class TrialLoop:
         """Run trials until the study holds the target count of finished ones, time is up, or the
         engine has nothing left to propose; return every record of the study."""
         self.engine.recover()
+        self.look()
         self.ends_at = ends_at = self.engine.deadline(self.budget.timeout)
         self.deadline = None if ends_at is None else time.monotonic() + (ends_at - time.time())
         self.observer.search_started(self.target, self.engine.finished())
@@ -112,11 +127,22 @@ class TrialLoop:
                 return False
             time.sleep(self.poll_seconds)
 
-    def finished_trials(self) -> list[TrialRecord]:
-        """The study's complete and pruned trials, every worker's."""
-        return [r for r in self.engine.records() if r.state in _FINISHED]
+    def finished_trials(self) -> Finished:
+        """The study's complete and pruned trials, every worker's (the others' as of a look at most
+        `look_seconds` ago), with the aggregates the pruners ask for kept up to date."""
+        if time.monotonic() - self.looked >= self.look_seconds:
+            self.look()
+        return self.finished
 
-    def may_prune(self, progress: Progress, epochs: int, finished: list[TrialRecord]) -> bool:
+    def look(self) -> list[TrialRecord]:
+        """Read the study: every trial's record; the finished ones join `finished`."""
+        records = self.engine.records()
+        self.finished.extend(records)
+        self.others_running = [r for r in records if r.state == "running"]
+        self.looked = time.monotonic()
+        return records
+
+    def may_prune(self, progress: Progress, epochs: int, finished: Finished) -> bool:
         """Whether stopping this trial now could save anything. Not at the last epoch it may train
         (it ends there anyway, as a complete trial), not in a one-trial search (no other trial gets
         the epochs), and not the search's last trial while nothing has answered it yet (so that a
@@ -127,17 +153,17 @@ class TrialLoop:
             return True
         return len(finished) + len(self.engine.running()) < self.target
 
-    def answered(self, finished: list[TrialRecord]) -> bool:
+    def answered(self, finished: Finished) -> bool:
         """Whether the study holds an answer: a trial that met the stop rule (threshold objectives),
         else a complete trial."""
         if self.space.objective.needs_stop:
-            return self.found(finished)
-        return any(r.state == "complete" for r in finished)
+            return finished.found
+        return finished.complete > 0
 
     @staticmethod
-    def found(finished: list[TrialRecord]) -> bool:
+    def found(finished: list[TrialRecord] | Finished) -> bool:
         """Whether some trial met the stop rule (for stop-when-found)."""
-        return any(r.state == "complete" and r.result.get("reached_threshold") for r in finished)
+        return as_finished(finished).found
 
     # -- one trial -----------------------------------------------------------------------------
 
@@ -207,12 +233,17 @@ class TrialLoop:
         )
 
     def trial_done(self, record: TrialRecord) -> None:
-        """Save the tables, tell the observer and what time the search still needs; stop after too many
-        failures in a row."""
-        records = self.save()
+        """Save the tables when due, tell the observer and what time the search still needs; stop after
+        too many failures in a row."""
+        self.finished.add(record)
+        if time.monotonic() - self.saved >= max(self.save_seconds, 10 * self.save_cost):
+            self.save()
         self.observer.trial_finished(record)
-        trials = ((r.state, r.started, r.finished) for r in records)
-        self.observer.time_left(study_time_left(trials, self.target, self.workers, self.ends_at))
+        recent = self.finished[-2 * RECENT :]
+        running = [r for r in self.others_running if not self.finished.holds(r.trial) and r.trial != record.trial]
+        trials = ((r.state, r.started, r.finished) for r in [*recent, *running])
+        left = study_time_left(trials, self.target, self.workers, self.ends_at, finished_count=len(self.finished))
+        self.observer.time_left(left)
         self.failures = [*self.failures, record.fail_reason or ""] if record.state == "failed" else []
         if len(self.failures) >= self.budget.max_consecutive_failures:
             raise CnnTuneError(
@@ -220,6 +251,10 @@ class TrialLoop:
             )
 
     def save(self) -> list[TrialRecord]:
-        records = self.engine.records()
+        """Rewrite the tables from the study's records."""
+        start = time.monotonic()
+        records = self.look()
         self.save_tables(records)
+        self.saved = time.monotonic()
+        self.save_cost = self.saved - start
         return records

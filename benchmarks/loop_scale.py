@@ -1,0 +1,247 @@
+"""The search's own cost per trial as the study grows: a search whose trials train nothing.
+
+    [PYTHONPATH=OLD_TREE] python benchmarks/loop_scale.py [--trials 2000] [--block 500]
+        [--algorithms random cost-tpe] [--workers 1 2] [--storage journal postgres] [--proposals] [--out DIR]
+
+exercise3 without its start configurations, on a tiny synthetic dataset, with a trial runner that
+computes each epoch's accuracy from the configuration (up to 20 epochs, the threshold met after a
+few for most) and returns at once: every second of wall time is cnn-tune's loop, the sampler, the
+records and the tables. For each block of trials it prints the milliseconds per trial of each
+worker (the wall time between the starts of its consecutive trials), the part of it spent in the
+sampler (optuna's sampler methods), and the rest: cnn-tune's own part, optuna's storage included.
+`PYTHONPATH=OLD_TREE` imports the tuner package from another checkout (a worktree of an older
+commit), so that two versions run side by side. `--proposals` prints a digest of the configurations
+proposed, to show that two versions propose the same. PostgreSQL arms start a throwaway server
+(Debian's postgresql package), as the tests do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import tuner
+from tuner.errors import StopTrial
+from tuner.records import TrialResult
+
+_LOG = os.environ.get("LOOP_SCALE_LOG")
+
+
+def _log(kind: str, value: float = 0.0) -> None:
+    if _LOG:
+        with open(f"{_LOG}.{os.getpid()}", "a") as handle:
+            handle.write(f"{kind} {time.perf_counter():.6f} {value:.6f}\n")
+
+
+def instant(config: dict[str, Any], seed: int, on_epoch: Any, say: Any) -> TrialResult:
+    """A trial that trains nothing: accuracy rises at a rate the configuration decides."""
+    _log("start")
+    rate = (
+        0.6
+        + config.get("filters", 32) / 64
+        + 300 * config.get("learning_rate", 0.001)
+        + 0.3 * bool(config.get("batch_norm"))
+    )
+    seconds = 0.5 + config.get("filters", 32) / 32 * 64 / config.get("batch_size", 64)
+    result = TrialResult(conv_layers=1, pool_layers=1, param_count=1000)
+    try:
+        for epoch in range(1, int(config.get("epochs", 20)) + 1):
+            accuracy = 1 - 0.5 * math.exp(-rate * epoch)
+            row = {"epoch": epoch, "loss": 1 - accuracy, "accuracy": accuracy, "val_loss": 1.1 - accuracy}
+            row |= {"val_accuracy": accuracy - 0.01, "seconds": seconds}
+            result.history.append(row)
+            if accuracy >= 0.998:
+                result.reached_threshold, result.epochs_to_threshold = True, epoch
+                result.seconds_to_threshold = epoch * seconds
+                break
+            on_epoch(epoch, row)
+    except StopTrial as exc:
+        result.state, result.fail_reason = "pruned", exc.reason
+    last = result.history[-1]
+    result.epochs_run = len(result.history)
+    result.train_accuracy, result.val_accuracy = last["accuracy"], last["val_accuracy"]
+    result.best_stop_metric = max(r["accuracy"] for r in result.history)
+    result.test_accuracy = last["val_accuracy"] if result.state == "complete" else None
+    result.fit_seconds = len(result.history) * seconds
+    result.seconds_per_epoch = seconds
+    return result
+
+
+def _time_sampler() -> None:
+    """Time the samplers' own work (what optuna's samplers do when asked, whoever asks): the methods
+    of each sampler class, counted once when one calls another."""
+    import optuna
+
+    from tuner.engines.cost_tpe import CostTPESampler
+
+    depth = [0]
+
+    def timed(method: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    _log("sampler", time.perf_counter() - start)
+
+        wrapper.timed = True  # type: ignore[attr-defined]
+        return wrapper
+
+    names = ("infer_relative_search_space", "sample_relative", "sample_independent", "before_trial", "after_trial")
+    for cls in (optuna.samplers.RandomSampler, optuna.samplers.TPESampler, CostTPESampler):
+        for name in names:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "timed", False):
+                setattr(cls, name, timed(method))
+
+
+if _LOG:
+    _time_sampler()
+
+
+def _dataset(folder: Path) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = folder / "tiny.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 255, (300, 28, 28), dtype=np.uint8),
+        y_train=np.arange(300) % 10,
+        x_test=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
+        y_test=np.arange(50) % 10,
+    )
+    return path
+
+
+def _blocks(log_prefix: Path, block: int) -> list[dict[str, float]]:
+    """Per block of trials (in the order they started): ms per trial per worker, and the sampler's part."""
+    starts: list[tuple[float, int]] = []
+    asks: list[tuple[float, float]] = []  # (when, seconds) of each sampler call
+    for file in log_prefix.parent.glob(f"{log_prefix.name}.*"):
+        pid = int(file.suffix[1:])
+        for line in file.read_text().splitlines():
+            kind, moment, value = line.split()
+            if kind == "start":
+                starts.append((float(moment), pid))
+            else:
+                asks.append((float(moment), float(value)))
+    starts.sort()
+    gaps: list[tuple[float, float]] = []  # (start, seconds since the same worker's previous start)
+    previous: dict[int, float] = {}
+    for moment, pid in starts:
+        if pid in previous:
+            gaps.append((moment, moment - previous[pid]))
+        previous[pid] = moment
+    asks.sort()
+    rows = []
+    for first in range(0, len(gaps), block):
+        chunk = gaps[first : first + block]
+        low, high = chunk[0][0], chunk[-1][0]
+        ask = [v for m, v in asks if low - chunk[0][1] <= m <= high]
+        total = statistics.fmean(g for _, g in chunk) * 1000
+        sampler = sum(ask) * 1000 / len(chunk)  # each trial is asked for once
+        rows.append(
+            {"from": first + 1, "to": first + len(chunk), "ms": total, "sampler": sampler, "own": total - sampler}
+        )
+    return rows
+
+
+def search(algorithm: str, workers: int, storage: str | None, trials: int, folder: Path, data: Path) -> Path:
+    """Run one fake-trial search in a fresh process state; returns the log prefix."""
+    from tuner.search import Budget, SearchSettings, run_search
+
+    name = f"{algorithm}-{workers}-{'pg' if storage else 'journal'}"
+    log = folder / f"log-{name}"
+    shutil.rmtree(folder / name, ignore_errors=True)  # a fresh search, not a resume
+    for old in folder.glob(f"{log.name}.*"):
+        old.unlink()
+    os.environ["LOOP_SCALE_LOG"] = str(log)
+    global _LOG
+    _LOG = str(log)
+    _time_sampler()
+    settings = SearchSettings(
+        space="exercise3",
+        dataset=str(data),
+        algorithm=algorithm,
+        budget=Budget(trials=trials),
+        no_start=True,
+        out=folder,
+        name=name,
+        storage=storage,
+        workers=workers,
+        gpus=(),
+    )
+    run_search(settings, run_trial=instant)
+    return log
+
+
+def proposals(folder: Path, name: str) -> str:
+    import pandas as pd
+
+    trials = pd.read_csv(folder / name / "trials.csv").sort_values("trial")
+    text = json.dumps([json.loads(c) for c in trials["config"]], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=2000)
+    parser.add_argument("--block", type=int, default=500)
+    parser.add_argument("--algorithms", nargs="+", default=["random", "cost-tpe"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1])
+    parser.add_argument("--storage", nargs="+", default=["journal"], choices=["journal", "postgres"])
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--proposals", action="store_true", help="print a digest of the configurations proposed")
+    args = parser.parse_args()
+    folder = args.out or Path(tempfile.mkdtemp(prefix="loop-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _dataset(folder)
+    server = None
+    print(f"tuner from {Path(tuner.__file__).parent}; {args.trials} trials; folder {folder}", flush=True)
+    print("| storage | algorithm | workers | trials | ms per trial | the sampler's | cnn-tune's own |")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    try:
+        for kind in args.storage:
+            storage = None
+            if kind == "postgres":
+                sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+                from helpers.postgres import PostgresServer
+
+                server = server or PostgresServer().start()
+            for algorithm in args.algorithms:
+                for workers in args.workers:
+                    if server is not None and kind == "postgres":
+                        storage = server.create_database(f"s{algorithm.replace('-', '')}{workers}")
+                    start = time.perf_counter()
+                    log = search(algorithm, workers, storage, args.trials, folder, data)
+                    wall = time.perf_counter() - start
+                    for row in _blocks(log, args.block):
+                        print(
+                            f"| {kind} | {algorithm} | {workers} | {row['from']}-{row['to']} | {row['ms']:.1f} "
+                            f"| {row['sampler']:.1f} | {row['own']:.1f} |",
+                            flush=True,
+                        )
+                    name = f"{algorithm}-{workers}-{'pg' if storage else 'journal'}"
+                    digest = f", proposals {proposals(folder, name)}" if args.proposals else ""
+                    print(f"<!-- {kind} {algorithm} {workers} workers: {wall:.1f} s wall{digest} -->", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
