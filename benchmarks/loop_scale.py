@@ -189,6 +189,44 @@ def search(algorithm: str, workers: int, storage: str | None, trials: int, folde
     return log
 
 
+def sampler_cost(sizes: list[int], asks: int = 10) -> None:
+    """Milliseconds per proposal of each sampler on a study already holding `size` finished trials
+    (random configurations of exercise3 with scripted histories, in memory), apart from the loop."""
+    import optuna
+
+    from tuner.engines.cost_tpe import CostTPESampler
+    from tuner.engines.optuna_engine import suggest
+    from tuner.space import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = load_space("exercise3").without_start()
+    tpe = {"seed": 0, "n_startup_trials": 5, "multivariate": True, "group": True, "constant_liar": True}
+    samplers = {
+        "random": lambda: optuna.samplers.RandomSampler(seed=0),
+        "tpe": lambda: optuna.samplers.TPESampler(**tpe),
+        "cost-tpe": lambda: CostTPESampler((28, 28, 1), 10, **tpe),
+    }
+    print("| sampler | finished trials in the study | ms per proposal |")
+    print("|---|---|---|")
+    for size in sizes:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+        for _ in range(size):
+            trial = study.ask()
+            config = suggest(trial, space)
+            result = instant(config, 0, lambda epoch, row: None, print)
+            trial.set_user_attr("config", config)
+            trial.set_user_attr("history", result.history)
+            study.tell(trial, float(result.epochs_to_threshold or 21) + result.fit_seconds / 100)
+        for name, make in samplers.items():
+            study.sampler = make()
+            start = time.perf_counter()
+            for _ in range(asks):
+                trial = study.ask()
+                suggest(trial, space)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)  # the study keeps its size of finished trials
+            print(f"| {name} | {size} | {(time.perf_counter() - start) * 1000 / asks:.1f} |", flush=True)
+
+
 def proposals(folder: Path, name: str) -> str:
     import pandas as pd
 
@@ -206,7 +244,11 @@ def main() -> None:
     parser.add_argument("--storage", nargs="+", default=["journal"], choices=["journal", "postgres"])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--proposals", action="store_true", help="print a digest of the configurations proposed")
+    parser.add_argument("--sampler-at", nargs="+", type=int, default=None, help="only time the samplers at these sizes")
     args = parser.parse_args()
+    if args.sampler_at:
+        sampler_cost(args.sampler_at)
+        return
     folder = args.out or Path(tempfile.mkdtemp(prefix="loop-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     data = _dataset(folder)

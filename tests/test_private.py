@@ -101,3 +101,31 @@ def test_the_trial_durable_journal_writes_what_optunas_reads(tmp_path: Path) -> 
     sync_journal(object())  # any other storage: nothing to do
     again = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(JournalFileBackend(path)))
     assert [(t.params, t.value) for t in again.trials] == [(trial.params, 3.0)]
+
+
+@pytest.mark.parametrize("owner, attribute", __import__("tuner.engines.private", fromlist=["x"]).STUDY_PRIVATE)
+def test_the_installed_optuna_study_still_has_each_private_attribute(owner: str, attribute: str) -> None:
+    import optuna
+
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 1})
+    objects = {"Study": study, "FrozenTrial": study.get_trials()[0]}
+    assert hasattr(objects[owner], attribute), (
+        f"optuna {optuna.__version__} no longer has {owner}.{attribute}: update tuner/engines/private.py"
+    )
+
+
+def test_ask_takes_the_queued_trials_from_the_index_in_order() -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    from tuner.engines.private import pop_waiting_from
+
+    study = optuna.create_study()
+    for x in (3, 5):
+        study.enqueue_trial({"x": x})
+    pop_waiting_from(study, lambda: study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    drawn = [study.ask() for _ in range(3)]
+    assert [t.suggest_int("x", 0, 9) for t in drawn[:2]] == [3, 5]  # the queue, first in first out
+    assert [t.number for t in drawn] == [0, 1, 2]
+    assert not study.get_trials(states=(TrialState.WAITING,))

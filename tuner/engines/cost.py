@@ -57,9 +57,16 @@ class CostModel:
         cls, timed: Sequence[tuple[dict[str, Any], float]], input_shape: tuple[int, ...], classes: int
     ) -> CostModel | None:
         """Fitted to (config, seconds per epoch) pairs; None until `MIN_TIMED` of them describe a model."""
+        rows = [(f, s) for config, s in timed if s > 0 and (f := features(config, input_shape, classes)) is not None]
+        return cls.fit_rows(rows, input_shape, classes)
+
+    @classmethod
+    def fit_rows(
+        cls, rows: Sequence[tuple[np.ndarray, float]], input_shape: tuple[int, ...], classes: int
+    ) -> CostModel | None:
+        """Fitted to (features, seconds per epoch) pairs already computed; None until `MIN_TIMED`."""
         from scipy.optimize import nnls  # only a search that weighs costs pays for importing scipy
 
-        rows = [(f, s) for config, s in timed if s > 0 and (f := features(config, input_shape, classes)) is not None]
         if len(rows) < MIN_TIMED:
             return None
         weights, _ = nnls(np.array([f for f, _ in rows]), np.array([s for _, s in rows]))

@@ -37,7 +37,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
 
-from tuner.engines.cost import CostModel, epoch_seconds
+from tuner.engines.cost import CostModel, epoch_seconds, features
 from tuner.engines.private import ScoredTPE
 
 __all__ = ["CostTPESampler", "log_improvement"]
@@ -58,6 +58,8 @@ class CostTPESampler(ScoredTPE):
         self.input_shape = tuple(input_shape)
         self.classes = classes
         self.last_costs: np.ndarray | None = None  # the last candidates' predicted seconds per epoch
+        # finished trials' (features or None, seconds per epoch, configuration), None where untimed, by number
+        self.timed: dict[int, tuple[np.ndarray | None, float, dict[str, Any]] | None] = {}
 
     def rescore(
         self,
@@ -77,17 +79,22 @@ class CostTPESampler(ScoredTPE):
         self, study: optuna.Study, space: dict[str, BaseDistribution], samples: dict[str, np.ndarray]
     ) -> np.ndarray | None:
         """Each candidate's predicted seconds per epoch; None while the model cannot be fitted."""
-        timed: list[tuple[dict[str, Any], float]] = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            config, seconds = t.user_attrs.get("config"), epoch_seconds(t.user_attrs.get("history") or [])
-            if config and seconds:
-                timed.append((config, seconds))
-        model = CostModel.fit(timed, self.input_shape, self.classes)
+            if t.number not in self.timed:  # a finished trial's features and seconds are made once
+                config, seconds = t.user_attrs.get("config"), epoch_seconds(t.user_attrs.get("history") or [])
+                if config and seconds:
+                    row = features(config, self.input_shape, self.classes) if seconds > 0 else None
+                    self.timed[t.number] = (row, seconds, config)
+                else:
+                    self.timed[t.number] = None
+        entries = [entry for n in sorted(self.timed) if (entry := self.timed[n]) is not None]
+        rows = [(row, seconds) for row, seconds, _ in entries if row is not None]
+        model = CostModel.fit_rows(rows, self.input_shape, self.classes)
         if model is None:
             return None
         # A candidate names only this search space's parameters (a group of them, with group=True):
         # the rest come from the last timed trial, the same for every candidate.
-        base = timed[-1][0]
+        base = entries[-1][2]
         count = len(next(iter(samples.values())))
         costs = []
         for i in range(count):

@@ -31,9 +31,14 @@ def new_session() -> None:
     _session = uuid.uuid4().hex
 
 
+_own: dict[int, int | None] = {}  # this process's start ticks, by pid (a forked child has its own)
+
+
 def this_worker() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _start_ticks(pid), "session": _session}
+    if pid not in _own:
+        _own[pid] = _start_ticks(pid)
+    return {"host": socket.gethostname(), "pid": pid, "start": _own[pid], "session": _session}
 
 
 # A worker records itself on a trial right after asking for it; a trial without that record is

@@ -20,7 +20,7 @@ from tuner.engines.liveness import new_session, this_worker, worker_is_dead
 from tuner.engines.optuna_index import TrialIndex, config_key
 from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, write_run
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
-from tuner.engines.private import sync_journal
+from tuner.engines.private import pop_waiting_from, sync_journal
 from tuner.errors import WORKER_DIED, CnnTuneError
 from tuner.records import TrialRecord, trial_seed
 from tuner.runs.record import identity_difference, mask_url
@@ -136,6 +136,7 @@ class OptunaEngine(Engine):
         )
         assert self.opened is not None
         self.trials = TrialIndex(self.study, self.opened[1])
+        pop_waiting_from(self.study, self.trials.waiting_trials)
         if spec.run_record:
             self.check_same_search(spec)
         held = len(self.study.get_trials(deepcopy=False, states=(*_HELD, TrialState.FAIL)))

@@ -94,6 +94,11 @@ class TrialIndex:
     def waiting(self) -> int:
         return self.counts[TrialState.WAITING]
 
+    def waiting_trials(self) -> list[FrozenTrial]:
+        """The queued trials, oldest first, read again now (`ask` claims the first it can)."""
+        self.refresh()
+        return [self.latest[n] for n in sorted(self.open) if self.states[n] == TrialState.WAITING]
+
     def holds(self, key: str) -> bool:
         """Whether a complete, pruned or running trial trains the configuration of `key`."""
         return self.held[key] > 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ __all__ = [
     "JOURNAL_PRIVATE",
     "KERAS_TUNER_PRIVATE",
     "OPTUNA_PRIVATE",
+    "STUDY_PRIVATE",
     "AtomicOracleFiles",
     "ScoredTPE",
     "TrialDurableJournal",
     "journal_trials",
+    "pop_waiting_from",
     "save_project",
     "sync_journal",
 ]
@@ -64,6 +67,32 @@ JOURNAL_PRIVATE = (
     ("JournalFileBackend", "_lock"),  # the file lock every writer takes
     ("JournalFileBackend", "_file_path"),
 )
+
+# (attribute of a Study, or of a FrozenTrial) `pop_waiting_from` relies on.
+STUDY_PRIVATE = (
+    ("Study", "_pop_waiting_trial_id"),  # how `ask` takes a queued trial: by listing every trial of the study
+    ("Study", "_storage"),  # the storage `ask` claims a queued trial in
+    ("FrozenTrial", "_trial_id"),  # the storage's id of a trial, which claiming it needs
+)
+
+
+def pop_waiting_from(study: optuna.Study, waiting: Callable[[], list[FrozenTrial]]) -> None:
+    """Make `study.ask()` take its queued trial from `waiting()` (the study's waiting trials, oldest
+    first, as the engine's index holds them) instead of listing every trial of the study to find
+    one. It claims a trial as optuna does: the first whose state it can set to running."""
+    storage = study._storage
+
+    def pop() -> int | None:
+        for trial in waiting():
+            try:
+                if not storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            return int(trial._trial_id)
+        return None
+
+    study._pop_waiting_trial_id = pop  # type: ignore[method-assign]
 
 
 class TrialDurableJournal(JournalFileBackend):
