@@ -153,10 +153,9 @@ def _blocks(log_prefix: Path, block: int) -> list[dict[str, float]]:
         low, high = chunk[0][0], chunk[-1][0]
         ask = [v for m, v in asks if low - chunk[0][1] <= m <= high]
         total = statistics.fmean(g for _, g in chunk) * 1000
-        sampler = sum(ask) * 1000 / len(chunk)  # each trial is asked for once
-        rows.append(
-            {"from": first + 1, "to": first + len(chunk), "ms": total, "sampler": sampler, "own": total - sampler}
-        )
+        sampler = sum(ask) * 1000 / len(chunk) if ask else math.nan  # each trial is asked for once
+        own = total - (0.0 if math.isnan(sampler) else sampler)
+        rows.append({"from": first + 1, "to": first + len(chunk), "ms": total, "sampler": sampler, "own": own})
     return rows
 
 
@@ -164,7 +163,7 @@ def search(algorithm: str, workers: int, storage: str | None, trials: int, folde
     """Run one fake-trial search in a fresh process state; returns the log prefix."""
     from tuner.search import Budget, SearchSettings, run_search
 
-    name = f"{algorithm}-{workers}-{'pg' if storage else 'journal'}"
+    name = f"{algorithm.replace(':', '-')}-{workers}-{'pg' if storage else 'journal'}"
     log = folder / f"log-{name}"
     shutil.rmtree(folder / name, ignore_errors=True)  # a fresh search, not a resume
     for old in folder.glob(f"{log.name}.*"):
@@ -173,10 +172,12 @@ def search(algorithm: str, workers: int, storage: str | None, trials: int, folde
     global _LOG
     _LOG = str(log)
     _time_sampler()
+    engine, _, named = algorithm.rpartition(":")  # keras-tuner:random, or an optuna algorithm
     settings = SearchSettings(
         space="exercise3",
         dataset=str(data),
-        algorithm=algorithm,
+        engine=engine or "optuna",
+        algorithm=named,
         budget=Budget(trials=trials),
         no_start=True,
         out=folder,
@@ -239,7 +240,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--block", type=int, default=500)
-    parser.add_argument("--algorithms", nargs="+", default=["random", "cost-tpe"])
+    parser.add_argument("--algorithms", nargs="+", default=["random", "cost-tpe"], help="optuna's, or keras-tuner:NAME")
     parser.add_argument("--workers", nargs="+", type=int, default=[1])
     parser.add_argument("--storage", nargs="+", default=["journal"], choices=["journal", "postgres"])
     parser.add_argument("--out", type=Path, default=None)
@@ -272,12 +273,13 @@ def main() -> None:
                     log = search(algorithm, workers, storage, args.trials, folder, data)
                     wall = time.perf_counter() - start
                     for row in _blocks(log, args.block):
+                        sampler = "-" if math.isnan(row["sampler"]) else f"{row['sampler']:.1f}"
                         print(
                             f"| {kind} | {algorithm} | {workers} | {row['from']}-{row['to']} | {row['ms']:.1f} "
-                            f"| {row['sampler']:.1f} | {row['own']:.1f} |",
+                            f"| {sampler} | {row['own']:.1f} |",
                             flush=True,
                         )
-                    name = f"{algorithm}-{workers}-{'pg' if storage else 'journal'}"
+                    name = f"{algorithm.replace(':', '-')}-{workers}-{'pg' if storage else 'journal'}"
                     digest = f", proposals {proposals(folder, name)}" if args.proposals else ""
                     print(f"<!-- {kind} {algorithm} {workers} workers: {wall:.1f} s wall{digest} -->", flush=True)
     finally:

@@ -79,19 +79,27 @@ def declare(space: Space) -> Any:
 
 
 class RecordBook:
-    """One JSON file per trial attempt, written atomically: the engine-neutral records of the run."""
+    """One JSON file per trial attempt, written atomically: the engine-neutral records of the run.
+    The files are read once, when the book opens; a keras-tuner run has one worker, so the book in
+    memory is the files from then on."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.records = {
+            record.trial: record
+            for record in (TrialRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json")))
+        }
 
     def all(self) -> list[TrialRecord]:
-        return [TrialRecord(**json.loads(p.read_text())) for p in sorted(self.folder.glob("*.json"))]
+        return [self.records[number] for number in sorted(self.records)]
 
     def write(self, record: TrialRecord) -> None:
         write_atomic(self.folder / f"{record.trial:05d}.json", json.dumps(asdict(record), default=float) + "\n")
+        self.records[record.trial] = record
 
     def next_number(self) -> int:
-        return len(list(self.folder.glob("*.json")))
+        return len(self.records)
 
 
 class _Proposing:
@@ -214,7 +222,6 @@ class KerasTunerEngine(Engine):
         save_project(project)  # a run killed in its first trial resumes with the same values
         self.oracle, self.spec = project.oracle, study
         self.book = RecordBook(study.folder / _RECORDS)
-        self.book.folder.mkdir(parents=True, exist_ok=True)
 
     def capacity(self) -> int | None:
         return None if self.oracle.grid is None else len(self.oracle.grid)
