@@ -142,10 +142,10 @@ def _blocks(log_prefix: Path, block: int) -> list[dict[str, float]]:
     starts.sort()
     gaps: list[tuple[float, float]] = []  # (start, seconds since the same worker's previous start)
     previous: dict[int, float] = {}
-    for moment, pid in starts:
-        if pid in previous:
-            gaps.append((moment, moment - previous[pid]))
-        previous[pid] = moment
+    for when, worker in starts:
+        if worker in previous:
+            gaps.append((when, when - previous[worker]))
+        previous[worker] = when
     asks.sort()
     rows = []
     for first in range(0, len(gaps), block):
@@ -201,7 +201,7 @@ def sampler_cost(sizes: list[int], asks: int = 10) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space("exercise3").without_start()
-    tpe = {"seed": 0, "n_startup_trials": 5, "multivariate": True, "group": True, "constant_liar": True}
+    tpe: dict[str, Any] = {"seed": 0, "n_startup_trials": 5, "multivariate": True, "group": True, "constant_liar": True}
     samplers = {
         "random": lambda: optuna.samplers.RandomSampler(seed=0),
         "tpe": lambda: optuna.samplers.TPESampler(**tpe),
