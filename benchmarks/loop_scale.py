@@ -159,15 +159,18 @@ def _blocks(log_prefix: Path, block: int) -> list[dict[str, float]]:
     return rows
 
 
-def search(algorithm: str, workers: int, storage: str | None, trials: int, folder: Path, data: Path) -> Path:
-    """Run one fake-trial search in a fresh process state; returns the log prefix."""
+def search(
+    algorithm: str, workers: int, storage: str | None, trials: int, folder: Path, data: Path, fresh: bool = True
+) -> Path:
+    """Run one fake-trial search (a new one, or with `fresh` False a resume); returns the log prefix."""
     from tuner.search import Budget, SearchSettings, run_search
 
     name = f"{algorithm.replace(':', '-')}-{workers}-{'pg' if storage else 'journal'}"
     log = folder / f"log-{name}"
-    shutil.rmtree(folder / name, ignore_errors=True)  # a fresh search, not a resume
-    for old in folder.glob(f"{log.name}.*"):
-        old.unlink()
+    if fresh:  # a new search, not a resume
+        shutil.rmtree(folder / name, ignore_errors=True)
+        for old in folder.glob(f"{log.name}.*"):
+            old.unlink()
     os.environ["LOOP_SCALE_LOG"] = str(log)
     global _LOG
     _LOG = str(log)
@@ -228,6 +231,67 @@ def sampler_cost(sizes: list[int], asks: int = 10) -> None:
             print(f"| {name} | {size} | {(time.perf_counter() - start) * 1000 / asks:.1f} |", flush=True)
 
 
+def kill_and_resume(trials: int, after: float, folder: Path, data: Path) -> None:
+    """A `random` search killed with SIGKILL after `after` seconds, then the same search again: it
+    must end with exactly `trials` finished trials, each once, every one finished before the kill kept."""
+    import multiprocessing
+    import signal
+
+    from tuner.engines.optuna_records import read_study
+
+    name = "random-1-journal"
+    child = multiprocessing.get_context("fork").Process(target=search, args=("random", 1, None, trials, folder, data))
+    child.start()
+    child.join(after)
+    assert child.pid is not None and child.is_alive(), f"the search ended before the kill (exit {child.exitcode})"
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    _, records = read_study(f"journal:{folder / name / 'study.journal'}", name)
+    before = {(r.trial, json.dumps(r.config, sort_keys=True)) for r in records if r.state in ("complete", "pruned")}
+    start = time.perf_counter()
+    search("random", 1, None, trials, folder, data, fresh=False)
+    import pandas as pd
+
+    table = pd.read_csv(folder / name / "trials.csv")
+    done = table[table["state"].isin(["complete", "pruned"])]
+    pairs = zip(done["trial"], done["config"], strict=True)
+    after_kill = {(int(t), json.dumps(json.loads(c), sort_keys=True)) for t, c in pairs}
+    took = time.perf_counter() - start
+    print(
+        f"killed after {after:.0f} s with {len(before)} finished trials; resumed in {took:.1f} s: "
+        f"{len(done)} finished (asked {trials}), trial numbers unique: {table['trial'].is_unique}, "
+        f"every trial finished before the kill kept: {before <= after_kill}",
+        flush=True,
+    )
+
+
+def readers(run: Path, repeats: int = 3) -> None:
+    """Wall seconds of the commands that read a run, each a new process as a user runs it (best of `repeats`)."""
+    import subprocess
+
+    commands = {
+        "cnn-tune report RUN": ["cnn-tune", "report", str(run)],
+        "cnn-tune report RUN --table summary": ["cnn-tune", "report", str(run), "--table", "summary"],
+        "cnn-tune compare RUN RUN": ["cnn-tune", "compare", str(run), str(run)],
+        "cnn-tune watch RUN (ended: one look)": ["cnn-tune", "watch", str(run)],
+        "tuner.load_run(RUN).leaderboard(5)": [
+            sys.executable,
+            "-c",
+            f"import tuner; tuner.load_run({str(run)!r}).leaderboard(5)",
+        ],
+    }
+    print("| command | wall seconds (best of 3) |")
+    print("|---|---|")
+    for label, command in commands.items():
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True)
+            best = min(best, time.perf_counter() - start)
+            assert done.returncode == 0, done.stderr
+        print(f"| `{label}` | {best:.2f} |", flush=True)
+
+
 def proposals(folder: Path, name: str) -> str:
     import pandas as pd
 
@@ -246,13 +310,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--proposals", action="store_true", help="print a digest of the configurations proposed")
     parser.add_argument("--sampler-at", nargs="+", type=int, default=None, help="only time the samplers at these sizes")
+    parser.add_argument("--kill-after", type=float, default=None, help="only: kill -9 a random search, resume it")
+    parser.add_argument("--readers", type=Path, default=None, help="only: time the commands that read this run")
     args = parser.parse_args()
     if args.sampler_at:
         sampler_cost(args.sampler_at)
         return
+    if args.readers:
+        readers(args.readers)
+        return
     folder = args.out or Path(tempfile.mkdtemp(prefix="loop-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     data = _dataset(folder)
+    if args.kill_after:
+        kill_and_resume(args.trials, args.kill_after, folder, data)
+        return
     server = None
     print(f"tuner from {Path(tuner.__file__).parent}; {args.trials} trials; folder {folder}", flush=True)
     print("| storage | algorithm | workers | trials | ms per trial | the sampler's | cnn-tune's own |")

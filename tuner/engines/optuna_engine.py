@@ -218,6 +218,9 @@ class OptunaEngine(Engine):
             return None  # every point of the grid is taken: one that failed is not replaced by a random draw
         for _ in range(_REPEATS):
             trial = self.study.ask()
+            # Claimed at once: a trial with no worker recorded counts as live for a grace period, so
+            # a worker killed before this line leaves a trial that a resume waits for.
+            trial.set_user_attr("worker", this_worker())
             config = suggest(trial, self.spec.space)
             if self.queued(trial) or not index.holds(config_key(config)):
                 return self.proposal(trial, config)
@@ -237,7 +240,6 @@ class OptunaEngine(Engine):
 
     def proposal(self, trial: Trial, config: dict[str, Any]) -> Proposal:
         assert self.spec is not None
-        trial.set_user_attr("worker", this_worker())
         seed = trial.user_attrs.get("seed")
         seed = trial_seed(self.spec.seed, trial.number) if seed is None else int(seed)
         trial.set_user_attr("config", config)
