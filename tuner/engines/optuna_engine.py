@@ -200,6 +200,11 @@ class OptunaEngine(Engine):
         self.trials.refresh()
         return self.trials
 
+    def wrote(self) -> None:
+        """This process changed the study: the index reads it again at the next question."""
+        if self.trials is not None:
+            self.trials.changed()
+
     def records(self) -> list[TrialRecord]:
         return self.index.all_records()
 
@@ -218,6 +223,7 @@ class OptunaEngine(Engine):
             return None  # every point of the grid is taken: one that failed is not replaced by a random draw
         for _ in range(_REPEATS):
             trial = self.study.ask()
+            self.wrote()
             # Claimed at once: a trial with no worker recorded counts as live for a grace period, so
             # a worker killed before this line leaves a trial that a resume waits for.
             trial.set_user_attr("worker", this_worker())
@@ -273,6 +279,7 @@ class OptunaEngine(Engine):
             self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
         assert self.opened is not None
         sync_journal(self.opened[1])  # the finished trial is on the disk before the next one starts
+        self.wrote()
 
     @property
     def ranking_step(self) -> int:
@@ -287,6 +294,7 @@ class OptunaEngine(Engine):
     def give_back(self, proposal: Proposal) -> None:
         proposal.handle.set_user_attr(SURPLUS_ATTR, True)
         self.study.tell(proposal.handle, state=TrialState.FAIL)
+        self.wrote()
 
     # -- trials of dead workers -----------------------------------------------------------------
 
@@ -305,6 +313,7 @@ class OptunaEngine(Engine):
         proposes anything new (after the start configurations still queued, if any)."""
         if params:
             self.study.enqueue_trial(params, user_attrs={"seed": seed}, skip_if_exists=False)
+            self.wrote()
 
     def on_stale(self, study: optuna.Study, t: FrozenTrial) -> None:
         """optuna failed `t` for missed heartbeats (its host died or lost the database): run it again.
@@ -331,4 +340,5 @@ class OptunaEngine(Engine):
                         continue
                 except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
                     continue  # another worker got there first
+                self.wrote()
                 self.requeue(dict(t.params), t.user_attrs.get("seed"))

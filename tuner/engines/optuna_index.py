@@ -12,6 +12,8 @@ storage fetches only what changed and the index walks the new and open trials of
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections import Counter
 from typing import Any
 
@@ -22,9 +24,10 @@ from tuner.engines.optuna_records import SURPLUS_ATTR, to_record
 from tuner.engines.private import journal_trials
 from tuner.records import TrialRecord
 
-__all__ = ["TrialIndex", "config_key"]
+__all__ = ["COALESCE_SECONDS", "TrialIndex", "config_key"]
 
 _HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # configurations not proposed again
+COALESCE_SECONDS = 0.005
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -46,15 +49,25 @@ class TrialIndex:
         self.keys: dict[int, str] = {}  # configuration keys of the trials that have one
         self.held: Counter[str] = Counter()  # keys of complete, pruned and running trials
         self.counts: Counter[TrialState] = Counter()
+        self.looked = -math.inf  # when the last look ended (time.monotonic)
 
     def refresh(self) -> None:
-        """Read the trials that are new or were still open at the last look."""
+        """Read the trials that are new or were still open at the last look. Questions asked within
+        `COALESCE_SECONDS` of the end of a look (the finished count, then the running trials) share
+        it: on a database each look is a query."""
+        if time.monotonic() - self.looked < COALESCE_SECONDS:
+            return
         fresh = journal_trials(self.storage, self.study_id, self.seen, self.open)
         if fresh is None:  # a database: optuna's cached storage reads only what changed remotely
             every = self.study.get_trials(deepcopy=False)
             fresh = [every[n] for n in sorted(self.open) if n < len(every)] + every[self.seen :]
         for trial in fresh:
             self.update(trial)
+        self.looked = time.monotonic()
+
+    def changed(self) -> None:
+        """This process wrote to the study: the next question reads it again."""
+        self.looked = -math.inf
 
     def update(self, t: FrozenTrial) -> None:
         number, state = t.number, t.state

@@ -151,7 +151,8 @@ class TrialLoop:
             return False
         if self.answered(finished):
             return True
-        return len(finished) + len(self.engine.running()) < self.target
+        others = sum(1 for r in self.others_running if r.trial != progress.number and not finished.holds(r.trial))
+        return len(finished) + others + 1 < self.target  # the running trials as of the last look, this one
 
     def answered(self, finished: Finished) -> bool:
         """Whether the study holds an answer: a trial that met the stop rule (threshold objectives),
