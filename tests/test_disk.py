@@ -6,6 +6,7 @@ A real filesystem each time: a small tmpfs mounted for the test (needs root; ski
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -71,7 +72,14 @@ def test_disk_full_mid_search_then_resume(disk: Path, tiny_data: Path) -> None:
     search(disk, len(before) + 3, runner)
     after = finished(disk)
     assert len(after) == len(before) + 3 and after["trial"].is_unique
-    assert set(before["config"] + before["seed"].astype(str)) <= set(after["config"] + after["seed"].astype(str))
+
+    def keys(frame: pd.DataFrame) -> set[tuple[str, int]]:
+        return {
+            (json.dumps(json.loads(c), sort_keys=True), int(s))
+            for c, s in zip(frame["config"], frame["seed"], strict=True)
+        }
+
+    assert keys(before) <= keys(after)
 
 
 def test_read_only_mid_search_then_resume(disk: Path, tiny_data: Path) -> None:

@@ -103,10 +103,22 @@ class TrialDurableJournal(JournalFileBackend):
     and a `kill -9` loses nothing; a power cut can lose the lines of a trial still running."""
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode("utf-8")
         with get_lock_file(self._lock):
-            with open(self._file_path, "ab") as handle:
-                handle.write(text.encode("utf-8"))
+            descriptor = os.open(self._file_path, os.O_WRONLY | os.O_APPEND)
+            try:
+                end = os.lseek(descriptor, 0, os.SEEK_END)
+                try:
+                    written = 0
+                    while written < len(data):
+                        written += os.write(descriptor, data[written:])
+                except OSError:
+                    # A full disk took part of the lines: cut them off, or the next line written after
+                    # them would leave a broken line inside the journal, which no reader can pass.
+                    os.ftruncate(descriptor, end)
+                    raise
+            finally:
+                os.close(descriptor)
 
     def sync(self) -> None:
         descriptor = os.open(self._file_path, os.O_RDONLY)

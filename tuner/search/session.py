@@ -138,10 +138,12 @@ def run_search(
     `worker` > 1 marks a spawned worker joining the run.
     """
     join = worker > 1
+    settings.check()
+    # Before Keras loads, in every worker (the keras-tuner engine loads it when the plan names it).
+    use_backend(settings.training.backend, settings.training.deterministic)
+    kernels = deterministic_kernels()  # what this process trains with, if it loaded Keras before
     chosen = plan(settings)
     engine, space, pruner = chosen.engine, chosen.space, chosen.pruner
-    use_backend(settings.training.backend, settings.training.deterministic)  # before Keras loads, in every worker
-    kernels = deterministic_kernels()  # what this process trains with, if it loaded Keras before
     # Worker placement is checked before the data loads: an impossible setup fails at once.
     placements = (
         []
