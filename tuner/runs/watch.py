@@ -72,7 +72,9 @@ def snapshot(run_ref: str | Path | None, storage: str | None = None, name: str |
         record = store.read_run()
         journal = store.path / "study.journal"
         records = None
-        if journal.exists():
+        # A search that has ended rewrote its tables last: they hold every trial, and nothing runs, so
+        # the journal (read from its first line) is read only while the search runs.
+        if journal.exists() and not (record.get("ended") and (store.path / "trials.parquet").exists()):
             in_study, records = _records_from_study(str(journal), record["name"])
             record = record | ({"deadline": in_study["deadline"]} if "deadline" in in_study else {})
     space = space_of(record, str(storage or run_ref))
