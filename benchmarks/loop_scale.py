@@ -30,8 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from conftest import scripted_runner
+
 import tuner
-from tuner.errors import StopTrial
 from tuner.records import TrialResult
 
 _LOG = os.environ.get("LOOP_SCALE_LOG")
@@ -43,37 +45,27 @@ def _log(kind: str, value: float = 0.0) -> None:
             handle.write(f"{kind} {time.perf_counter():.6f} {value:.6f}\n")
 
 
+def _rate(config: dict[str, Any]) -> float:
+    """How fast a configuration's scripted accuracy rises per epoch."""
+    learning = 300 * config.get("learning_rate", 0.001) + 0.3 * bool(config.get("batch_norm"))
+    return 0.6 + config.get("filters", 32) / 64 + learning
+
+
+def _seconds(config: dict[str, Any]) -> float:
+    """A scripted epoch's seconds: more filters and smaller batches cost more, as on a real machine."""
+    return 0.5 + config.get("filters", 32) / 32 * 64 / config.get("batch_size", 64)
+
+
+# The tests' scripted trainer (tests/conftest.py), made here at import so that spawned workers have it too.
+_scripted = scripted_runner(speed=_rate, epoch_seconds=_seconds)
+
+
 def instant(config: dict[str, Any], seed: int, on_epoch: Any, say: Any) -> TrialResult:
     """A trial that trains nothing: accuracy rises at a rate the configuration decides."""
     _log("start")
-    rate = (
-        0.6
-        + config.get("filters", 32) / 64
-        + 300 * config.get("learning_rate", 0.001)
-        + 0.3 * bool(config.get("batch_norm"))
-    )
-    seconds = 0.5 + config.get("filters", 32) / 32 * 64 / config.get("batch_size", 64)
-    result = TrialResult(conv_layers=1, pool_layers=1, param_count=1000)
-    try:
-        for epoch in range(1, int(config.get("epochs", 20)) + 1):
-            accuracy = 1 - 0.5 * math.exp(-rate * epoch)
-            row = {"epoch": epoch, "loss": 1 - accuracy, "accuracy": accuracy, "val_loss": 1.1 - accuracy}
-            row |= {"val_accuracy": accuracy - 0.01, "seconds": seconds}
-            result.history.append(row)
-            if accuracy >= 0.998:
-                result.reached_threshold, result.epochs_to_threshold = True, epoch
-                result.seconds_to_threshold = epoch * seconds
-                break
-            on_epoch(epoch, row)
-    except StopTrial as exc:
-        result.state, result.fail_reason = "pruned", exc.reason
-    last = result.history[-1]
-    result.epochs_run = len(result.history)
-    result.train_accuracy, result.val_accuracy = last["accuracy"], last["val_accuracy"]
-    result.best_stop_metric = max(r["accuracy"] for r in result.history)
-    result.test_accuracy = last["val_accuracy"] if result.state == "complete" else None
-    result.fit_seconds = len(result.history) * seconds
-    result.seconds_per_epoch = seconds
+    result: TrialResult = _scripted(config, seed, on_epoch, say)
+    _scripted.calls.clear()  # type: ignore[attr-defined]  # it keeps every call; a long search needs none
+    result.seconds_per_epoch = _seconds(config)
     return result
 
 
@@ -333,7 +325,6 @@ def main() -> None:
         for kind in args.storage:
             storage = None
             if kind == "postgres":
-                sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
                 from helpers.postgres import PostgresServer
 
                 server = server or PostgresServer().start()
