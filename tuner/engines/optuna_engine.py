@@ -17,7 +17,7 @@ from tuner.choices import ALGORITHMS
 from tuner.engines.base import Engine, Proposal, Study
 from tuner.engines.cost_tpe import CostTPESampler
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
-from tuner.engines.optuna_index import TrialIndex, config_key
+from tuner.engines.optuna_index import HELD, TrialIndex, config_key
 from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, write_run
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
 from tuner.engines.private import pop_waiting_from, sync_journal
@@ -30,7 +30,6 @@ from tuner.space.grid import grid_points
 __all__ = ["DEADLINE_ATTR", "OptunaEngine", "suggest"]
 
 
-_HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # configurations not proposed again
 _REPEATS = 20  # proposals in a row that the study already holds before its space counts as exhausted
 
 
@@ -139,7 +138,7 @@ class OptunaEngine(Engine):
         pop_waiting_from(self.study, self.trials.waiting_trials)
         if spec.run_record:
             self.check_same_search(spec)
-        held = len(self.study.get_trials(deepcopy=False, states=(*_HELD, TrialState.FAIL)))
+        held = len(self.study.get_trials(deepcopy=False, states=(*HELD, TrialState.FAIL)))
         if held:  # a resume, or a worker joining late: its own draws, not the first session's again
             self.study.sampler = self.sampler(spec, held)
         if points is not None:

@@ -24,9 +24,9 @@ from tuner.engines.optuna_records import SURPLUS_ATTR, to_record
 from tuner.engines.private import journal_trials
 from tuner.records import TrialRecord
 
-__all__ = ["COALESCE_SECONDS", "TrialIndex", "config_key"]
+__all__ = ["COALESCE_SECONDS", "HELD", "TrialIndex", "config_key"]
 
-_HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # configurations not proposed again
+HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # configurations not proposed again
 COALESCE_SECONDS = 0.005
 
 
@@ -75,13 +75,13 @@ class TrialIndex:
         self.seen = max(self.seen, number + 1)
         if was is not None:
             self.counts[was] -= 1
-            if was in _HELD and number in self.keys:
+            if was in HELD and number in self.keys:
                 self.held[self.keys[number]] -= 1
         self.states[number] = state
         self.counts[state] += 1
         if number not in self.keys and t.user_attrs.get("config") is not None:
             self.keys[number] = config_key(t.user_attrs["config"])
-        if state in _HELD and number in self.keys:
+        if state in HELD and number in self.keys:
             self.held[self.keys[number]] += 1
         if state.is_finished():
             self.open.discard(number)

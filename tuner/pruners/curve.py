@@ -13,12 +13,12 @@ the epoch budget), the trial cannot win.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tuner.pruners.base import Progress, Pruner
 from tuner.pruners.exact import fastest, needs_threshold, threshold_key, tie_reason
-from tuner.pruners.finished import Finished
+from tuner.pruners.finished import as_finished
 from tuner.records import TrialRecord
 from tuner.space import Space
 from tuner.space.objectives import epochs_value
@@ -68,18 +68,14 @@ def earliest_epoch(space: Space, history: Sequence[dict[str, float]]) -> float |
     return None if line is None else _LATE * line
 
 
-def finished_value(space: Space, result: dict[str, Any], finished: Callable[[], Iterable[TrialRecord]]) -> float:
+def finished_value(space: Space, result: dict[str, Any], finished: Callable[[], Sequence[TrialRecord]]) -> float:
     """The objective's value of a trial that trained to its end, for a sampler: a trial that missed the
     threshold is worth `Space.missed_at` plus its shortfall. `finished` gives the study's finished trials,
     asked for only when their seconds per epoch count (the seconds objective)."""
 
     def paces() -> Iterator[float | None]:
         yield result.get("seconds_per_epoch")
-        trials = finished()
-        if isinstance(trials, Finished):
-            yield trials.slowest_pace
-        else:
-            yield from (r.result.get("seconds_per_epoch") for r in trials)
+        yield as_finished(finished()).slowest_pace
 
     return space.objective.value(result, space.stop, space.missed_at(paces()))
 

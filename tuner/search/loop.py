@@ -17,7 +17,7 @@ from typing import Any
 from tuner.engines.base import Engine, Proposal, TrialRunner
 from tuner.errors import CnnTuneError, StopTrial, TrialError, interruption
 from tuner.pruners import Progress, Pruner, finished_value, ranking_value
-from tuner.pruners.finished import Finished, as_finished
+from tuner.pruners.finished import Finished
 from tuner.records import TrialRecord, TrialResult
 from tuner.search.eta import RECENT, study_time_left
 from tuner.search.observer import Observer
@@ -116,11 +116,7 @@ class TrialLoop:
         while True:
             timed_out = self.deadline is not None and time.monotonic() >= self.deadline
             finished = self.engine.finished()
-            if (
-                timed_out
-                or finished >= self.target
-                or (self.budget.stop_when_found and self.found(self.finished_trials()))
-            ):
+            if timed_out or finished >= self.target or (self.budget.stop_when_found and self.finished_trials().found):
                 return True
             self.engine.recover()  # a dead worker's trial goes back to the queue before the next ask
             if finished + len(self.engine.running()) < self.target:
@@ -161,11 +157,6 @@ class TrialLoop:
             return finished.found
         return finished.complete > 0
 
-    @staticmethod
-    def found(finished: list[TrialRecord] | Finished) -> bool:
-        """Whether some trial met the stop rule (for stop-when-found)."""
-        return as_finished(finished).found
-
     # -- one trial -----------------------------------------------------------------------------
 
     def run_one(self, proposal: Proposal) -> TrialRecord:
@@ -181,7 +172,7 @@ class TrialLoop:
             progress.history.append(logs)
             self.observer.epoch_ended(proposal.number, epoch, epochs, logs)
             finished = self.finished_trials()
-            if self.budget.stop_when_found and self.found(finished):
+            if self.budget.stop_when_found and finished.found:
                 raise StopTrial(FOUND_ELSEWHERE)
             self.engine.report(proposal, epoch, value)
             if not self.may_prune(progress, epochs, finished):
