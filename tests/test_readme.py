@@ -5,6 +5,8 @@ trial they name; the others run against small runs made with a scripted trainer)
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -115,8 +117,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path
 def test_each_command_is_accepted(
     page: str, args: list[str], workspace: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import importlib
-
     import tuner.search
     from tuner.search.session import plan
 
@@ -124,6 +124,9 @@ def test_each_command_is_accepted(
     retraining = importlib.import_module("tuner.runs.reproduce")
     maps = importlib.import_module("tuner.runs.feature_maps")
 
+    for extra in _extras(args):
+        if importlib.util.find_spec(extra) is None:
+            pytest.skip(f"the command needs {extra}, which is not installed")
     monkeypatch.chdir(workspace)
     seen: dict[str, Any] = {}
 
@@ -151,6 +154,14 @@ def test_each_command_is_accepted(
         assert seen, args
     else:
         assert result.exit_code == 0, result.output
+
+
+def _extras(args: list[str]) -> list[str]:
+    """The optional packages a command line needs: its backend's framework, tensorboard for its log."""
+    from tuner.training.backend import BACKENDS
+
+    needed = [BACKENDS[args[i + 1]][0] for i, arg in enumerate(args[:-1]) if arg == "--backend"]
+    return needed + (["tensorboard"] if "--tensorboard" in args else [])
 
 
 def _parse_only(args: list[str]) -> None:
