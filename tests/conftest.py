@@ -158,12 +158,12 @@ def scripted_runner(
 
 
 def make_settings(**options: Any) -> Any:
-    """SearchSettings from flat options, the way the command line takes them: trials, timeout and
-    stop_when_found form the budget, `pins` are NAME=VALUE texts, `gpus` is all, none or 0,1."""
+    """SearchSettings from flat options, the way the command line takes them: trials, timeout, epochs
+    and stop_when_found form the budget, `pins` are NAME=VALUE texts, `gpus` is all, none or 0,1."""
     from tuner.cli.run import parse_gpus, parse_pins
     from tuner.search import Budget, SearchSettings, TrainingOptions
 
-    budget = Budget(**{k: options.pop(k) for k in ("trials", "timeout", "stop_when_found") if k in options})
+    budget = Budget(**{k: options.pop(k) for k in ("trials", "timeout", "epochs", "stop_when_found") if k in options})
     training = TrainingOptions(**{k: options.pop(k) for k in ("xla", "mixed_precision") if k in options})
     if "pins" in options:
         options["pins"] = parse_pins(options["pins"])

@@ -115,6 +115,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "trials 0": (run_with("--trials", "0"), r"--trials: must be at least 1, got 0"),
     "negative timeout": (run_with("--timeout", "-5"), r"--timeout: must be a positive number of seconds"),
     "max epochs 0": (run_with("--max-epochs", "0"), r"--max-epochs: must be at least 1"),
+    "epoch budget 0": (run_with("--epoch-budget", "0"), r"--epoch-budget: must be at least 1, got 0"),
     "tiny train limit": (run_with("--train-limit", "5"), r"--train-limit: must be at least 20"),
     "workers 0": (run_with("--workers", "0"), r"--workers: must be between 1 and 64"),
     "bad gpus": (run_with("--gpus", "first"), r"--gpus: give all, none or GPU numbers"),

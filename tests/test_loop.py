@@ -58,6 +58,20 @@ def test_the_loop_stops_when_found_and_after_failures_in_a_row(
     assert len(failing.calls) == 5
 
 
+def test_an_epoch_budget_ends_the_search_once_the_finished_trials_trained_it(tmp_path: Path, tiny_data: Path) -> None:
+    runner = scripted_runner(speed=lambda c: c["filters"] / 32)  # 16 filters: 8 epochs to the threshold
+    settings = make_settings(space="exercise3", out=tmp_path, name="b", trials=50, epochs=20, seed=2)
+    run_search(settings, run_trial=runner)
+    trials = pd.read_csv(tmp_path / "b" / "trials.csv")
+    spent = trials["epochs_run"].cumsum()
+    # every trial started while fewer than 20 epochs were spent; the last one took the total past them
+    assert len(trials) == len(runner.calls) < 50
+    assert spent.iloc[-1] >= 20 and (spent.iloc[:-1] < 20).all()
+    # the same command again resumes a spent study: no trial starts
+    run_search(settings, run_trial=runner)
+    assert len(runner.calls) == len(trials)
+
+
 def test_a_trial_that_raises_is_recorded_failed_and_the_search_goes_on(
     tmp_path: Path, tiny_data: Path, plain_random: str
 ) -> None:

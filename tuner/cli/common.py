@@ -42,6 +42,7 @@ state = {"debug": False}
 FLAGS = {
     "trials": "--trials",
     "timeout": "--timeout",
+    "epoch_budget": "--epoch-budget",
     "max_epochs": "--max-epochs",
     "train_limit": "--train-limit",
     "workers": "--workers",

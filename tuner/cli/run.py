@@ -67,6 +67,12 @@ def run(
         None, "--trials", help="Finished trials the study should hold (default: the space's)."
     ),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop starting trials after this many seconds."),
+    epoch_budget: int | None = typer.Option(
+        None,
+        "--epoch-budget",
+        help="Stop starting trials once the finished trials trained this many epochs in all "
+        "(a budget of training that a shared machine's speed does not change).",
+    ),
     max_epochs: int | None = typer.Option(None, "--max-epochs", help="Cap every trial's epochs."),
     train_limit: int | None = typer.Option(None, "--train-limit", help="Use a stratified subset of N training images."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler and of every trial's training."),
@@ -122,7 +128,7 @@ def run(
         engine=engine.value,
         algorithm=algorithm.value if algorithm else None,
         pruner=pruner,  # checked by the search before anything loads
-        budget=Budget(trials=trials, timeout=timeout, stop_when_found=stop_when_found),
+        budget=Budget(trials=trials, timeout=timeout, epochs=epoch_budget, stop_when_found=stop_when_found),
         max_epochs=max_epochs,
         train_limit=train_limit,
         seed=seed,

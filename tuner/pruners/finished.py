@@ -51,6 +51,10 @@ def _count_complete(count: int, record: TrialRecord) -> int:
     return count + (record.state == "complete")
 
 
+def _add_epochs(total: int, record: TrialRecord) -> int:
+    return total + int(record.result.get("epochs_run") or 0)
+
+
 def _faster(key: str) -> Callable[[Fastest | None, TrialRecord], Fastest | None]:
     def step(best: Fastest | None, record: TrialRecord) -> Fastest | None:
         candidate = _candidate(record, key)
@@ -110,6 +114,11 @@ class Finished(Sequence[TrialRecord]):
     @property
     def complete(self) -> int:
         return self.fold("complete", lambda: 0, _count_complete)
+
+    @property
+    def epochs(self) -> int:
+        """The epochs the trials held trained, in all."""
+        return self.fold("epochs", lambda: 0, _add_epochs)
 
     @property
     def slowest_pace(self) -> float | None:

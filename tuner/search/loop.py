@@ -116,12 +116,20 @@ class TrialLoop:
         while True:
             timed_out = self.deadline is not None and time.monotonic() >= self.deadline
             finished = self.engine.finished()
-            if timed_out or finished >= self.target or (self.budget.stop_when_found and self.finished_trials().found):
+            if timed_out or finished >= self.target or self.budget_spent():
                 return True
             self.engine.recover()  # a dead worker's trial goes back to the queue before the next ask
             if finished + len(self.engine.running()) < self.target:
                 return False
             time.sleep(self.poll_seconds)
+
+    def budget_spent(self) -> bool:
+        """Whether the study holds what the budget asks for beyond a count of trials: a trial that
+        met the stop rule (`stop_when_found`), or finished trials that trained `epochs` in all."""
+        finished = self.finished_trials()
+        if self.budget.stop_when_found and finished.found:
+            return True
+        return self.budget.epochs is not None and finished.epochs >= self.budget.epochs
 
     def finished_trials(self) -> Finished:
         """The study's complete and pruned trials, every worker's (the others' as of a look at most

@@ -15,10 +15,12 @@ __all__ = ["Budget", "SearchSettings", "TrainingOptions"]
 @dataclass(frozen=True)
 class Budget:
     """How much searching to do: finished trials the study should hold (None: the space's own
-    count), seconds before no new trial starts, or until the first trial meets the stop rule."""
+    count), seconds before no new trial starts, training epochs the study's finished trials may
+    spend in all before no new trial starts, or until the first trial meets the stop rule."""
 
     trials: int | None = None
     timeout: float | None = None
+    epochs: int | None = None
     stop_when_found: bool = False
     max_consecutive_failures: int = 5
 
@@ -53,6 +55,7 @@ class SearchSettings:
         """Reject impossible numbers before anything is loaded."""
         for name, value, low in (
             ("trials", self.budget.trials, 1),
+            ("epoch_budget", self.budget.epochs, 1),
             ("max_epochs", self.max_epochs, 1),
             ("train_limit", self.train_limit, 20),
         ):
