@@ -1,4 +1,12 @@
-"""The search benchmark over every seed: one row per arm and seed, then the goal checked per seed.
+"""The search benchmarks over every seed: one row per arm and seed, then the goals checked per seed.
+
+    python benchmarks/search_summary.py --objectives reports/generalise [EARLIER ...]
+
+reads OUT/<objective>/seed-N/<arm>/ (what `benchmarks/generalise.py` wrote), cuts every run at its
+objective's budget of training epochs (the trials, in the order they started, that finished within
+it: a trial the budget ran out in counts with what it trained, never with what it found after), and
+prints per objective one row per seed and arm, then per seed whether the default is at least as good
+as every other arm on the best value, and how far it is from keras-tuner RandomSearch.
 
     python benchmarks/search_summary.py reports/search-benchmark [EARLIER ...]
 
@@ -21,6 +29,7 @@ one that met it in 4; this table shows how soon each arm had an answer of each q
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -154,7 +163,143 @@ def over_time(frame: pd.DataFrame, runs: dict[tuple[int, str], Run]) -> pd.DataF
     return pd.DataFrame(rows).sort_values(["seed", "run"])
 
 
+# -- the benchmark of several objectives (benchmarks/generalise.py) ----------------------------------
+
+DEFAULT, RANDOM = "default-nostart", "keras-tuner-random"
+THIRDS = (1 / 3, 2 / 3, 1.0)  # the points of the budget where an objective without a threshold is read
+
+
+def within_budget(trials: pd.DataFrame, epochs: int) -> tuple[pd.DataFrame, int]:
+    """The finished trials, in the order they started, that finished within `epochs` training
+    epochs, and the epochs spent (at most `epochs`: the trial the budget ran out in counts with
+    the epochs it trained within it)."""
+    done = trials[trials["state"].isin(["complete", "pruned"])].sort_values("trial")
+    ends = done["epochs_run"].fillna(0).astype(int).cumsum()
+    return done[ends <= epochs], int(min(epochs, ends.iloc[-1])) if len(ends) else 0
+
+
+def best_of(trials: pd.DataFrame, threshold: bool) -> float | None:
+    """The best value among `trials`: fewest epochs to the threshold, or highest validation accuracy
+    of a complete trial (None when no trial met the rule / none completed)."""
+    if threshold:
+        met = trials[trials["reached_threshold"].fillna(False).astype(bool)]
+        return None if met.empty else float(met["epochs_to_threshold"].min())
+    complete = trials[trials["state"] == "complete"]
+    return None if complete.empty else float(complete["val_accuracy"].max())
+
+
+def objective_rows(root: Path, epochs: int) -> pd.DataFrame:
+    """One row per seed and arm of one objective, every run cut at `epochs`."""
+    rows = []
+    for record in sorted(root.glob("seed-*/*/run.json")):
+        folder = record.parent
+        run = load_run(folder)
+        threshold = run.space.objective.needs_stop
+        kept, spent = within_budget(run.trials, epochs)
+        row: dict[str, object] = {
+            "seed": int(folder.parent.name.removeprefix("seed-")),
+            "arm": folder.name,
+            "trials": len(kept),
+            "pruned": int((kept["state"] == "pruned").sum()),
+            "epochs": spent,
+            "training s": float(kept["fit_seconds"].fillna(0).sum()),
+            "best": best_of(kept, threshold),
+        }
+        if threshold:
+            row["first met: trials"], row["first met: epochs"], row["first met: s"] = first_reached(kept)
+            row["met"] = int(kept["reached_threshold"].fillna(False).astype(bool).sum())
+        else:
+            for part in THIRDS:
+                row[f"best at {part * epochs:.0f} epochs"] = best_of(
+                    within_budget(run.trials, round(part * epochs))[0], False
+                )
+        row["threshold"] = threshold
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def better(a: float | None, b: float | None, threshold: bool) -> int:
+    """1 when value `a` beats `b`, 0 on a tie, -1 when it loses (None: nothing found, the worst)."""
+    if a is None or b is None:
+        return (a is not None) - (b is not None)
+    if a == b:
+        return 0
+    return 1 if (a < b if threshold else a > b) else -1
+
+
+def objective_verdicts(rows: pd.DataFrame) -> list[str]:
+    """Per seed: the default against every other arm on the best value, and against RandomSearch."""
+    lines = []
+    for seed, arms in rows.groupby("seed"):
+        threshold = bool(arms["threshold"].iloc[0])
+        best = {str(a): (None if pd.isna(v) else float(v)) for a, v in zip(arms["arm"], arms["best"], strict=True)}
+        if DEFAULT not in best:
+            continue
+        mine, others = best[DEFAULT], {a: v for a, v in best.items() if a != DEFAULT}
+        if not others:
+            continue
+        scores = {a: better(mine, v, threshold) for a, v in others.items()}
+        unit = "epochs" if threshold else "points of accuracy"
+        if all(v == mine for v in others.values()):
+            verdict = "every arm ties" + (" (nothing found by any)" if mine is None else "")
+        elif min(scores.values()) >= 0:
+            verdict = "at least as good as every other arm"
+        else:
+            verdict = "loses to " + ", ".join(a for a, s in scores.items() if s < 0)
+        gap = ""
+        if RANDOM in best:
+            theirs = best[RANDOM]
+            if mine is None:
+                gap = "; found nothing: a loss to RandomSearch" if theirs is not None else ""
+            elif theirs is not None:
+                behind = (mine - theirs) if threshold else 100 * (theirs - mine)
+                gap = f"; behind RandomSearch by {behind:.2f} {unit}" if behind > 0 else ""
+                gap += " (more than one: NOT met)" if behind > 1 else ""
+        shown = "none" if mine is None else f"{mine:.4g}"
+        lines.append(f"seed {seed}: default {shown}: {verdict}{gap}")
+    return lines
+
+
+def objectives_main(roots: list[Path]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from generalise import OBJECTIVES
+
+    for name, objective in OBJECTIVES.items():
+        frames = []
+        for root in roots:  # an arm missing from the first root is taken from the next that has it
+            if (root / name).exists():
+                found = objective_rows(root / name, objective.epochs)
+                if frames and not found.empty:
+                    have = set(zip(frames[0]["seed"], frames[0]["arm"], strict=True))
+                    found = found[[(s, a) not in have for s, a in zip(found["seed"], found["arm"], strict=True)]]
+                frames.append(found)
+        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if rows.empty:
+            continue
+        rows = rows.sort_values(["seed", "arm"])
+        print(f"### {name}: {objective.about}; {objective.epochs} training epochs per run")
+        print()
+        shown = rows.drop(columns="threshold").astype(object)
+        for column in shown.columns[2:]:
+            shown[column] = [
+                "-"
+                if v is None or (isinstance(v, float) and math.isnan(v))
+                else f"{v:.4g}"
+                if isinstance(v, float)
+                else v
+                for v in shown[column]
+            ]
+        print(to_markdown(shown))
+        print()
+        for line in objective_verdicts(rows):
+            print(f"- {line}")
+        print()
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--objectives"]:
+        objectives_main([Path(a) for a in sys.argv[2:]] or [Path("reports/generalise")])
+        return
     roots = [Path(a) for a in sys.argv[1:]] or [Path("reports/search-benchmark")]
     frame, runs = table(roots)
     shown = frame[["seed", "run", *_SHOWN]].rename(columns=_SHOWN)

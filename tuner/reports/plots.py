@@ -73,11 +73,11 @@ def importance_data(trials: pd.DataFrame, space: Space, seed: int = 0) -> pd.Dat
     done = trials[trials["state"].isin(["complete", "pruned"])]
     distributions = _distributions(space)
     study = optuna.create_study(direction=space.objective.direction)  # type: ignore[arg-type]
-    per_epoch = done["seconds_per_epoch"] if "seconds_per_epoch" in done else []
+    per_epoch: list[Any] = done["seconds_per_epoch"].tolist() if "seconds_per_epoch" in done else []
     missed_at = space.missed_at(float(s) for s in per_epoch if pd.notna(s))
     for _, row in done.iterrows():
         # A pruned trial has no optimiser value, but its objective follows from its row just the same.
-        value = space.objective.value(row.where(row.notna(), None).to_dict(), space.stop, missed_at)
+        value = space.objective.value({str(k): v for k, v in row.where(row.notna(), None).items()}, space.stop, missed_at)
         params = {
             k.removeprefix("params_"): row[k]
             for k in trials.columns
