@@ -32,6 +32,11 @@ HERE = Path(__file__).resolve().parent
 FOLDER = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnn-tune" / "fashion-mnist-png"
 
 
+# A stratified subset of the training images: an epoch of a random configuration on all 54,000 took
+# 40-55 s on this 2-core machine, which would make the benchmark a day long.
+LIMIT = ("--train-limit", "12000")
+
+
 @dataclass(frozen=True)
 class Objective:
     space: str
@@ -41,17 +46,23 @@ class Objective:
 
 
 OBJECTIVES = {
-    "exercise3": Objective("exercise3", 36, "MNIST, 99.8% training accuracy in the fewest epochs (tuned on)"),
-    "fashion-val91": Objective(
-        str(HERE / "objectives" / "fashion-val91.yaml"),
+    "exercise3": Objective(
+        "exercise3",
         36,
-        "Fashion-MNIST, exercise3's space, 91% validation accuracy in the fewest epochs",
+        "MNIST (12,000 training images), 99.8% training accuracy in the fewest epochs (tuned on full MNIST)",
+        LIMIT,
+    ),
+    "fashion-val87": Objective(
+        str(HERE / "objectives" / "fashion-val87.yaml"),
+        36,
+        "Fashion-MNIST (12,000 training images), exercise3's space, 87% validation accuracy in the fewest epochs",
+        LIMIT,
     ),
     "course-cnn": Objective(
         "course-cnn",
         60,
         "Fashion-MNIST (12,000 training images), 1-3 conv blocks, 5-20 epochs, highest validation accuracy",
-        ("--train-limit", "12000"),
+        LIMIT,
     ),
     "folder-convnet": Objective(
         str(HERE / "objectives" / "folder-convnet.yaml"),
