@@ -311,6 +311,47 @@ def test_any_optuna_storage_url(tmp_path: Path, tiny_data: Path) -> None:
     assert len(again.calls) == 1
 
 
+def test_a_database_study_holds_what_a_journal_study_holds(tmp_path: Path, tiny_data: Path) -> None:
+    """On a database cnn-tune writes a trial's parameters, attributes and epoch values in a few
+    transactions of its own; each trial must read back as optuna's own writes make it on a journal:
+    its parameters, its configuration, seed, history and result, a value per epoch it trained, and
+    a pruned trial's ranking value. (The proposals differ: a database study is shared, so each
+    process draws its own.)"""
+    import optuna
+
+    def study(where: str, storage: str | None) -> list[optuna.trial.FrozenTrial]:
+        runner = scripted_runner(speed=lambda c: c["filters"] / 16)
+        outcome = search(tmp_path / where, runner, name="same", trials=8, seed=5, no_start=True, storage=storage)
+        if storage is None:
+            journal = optuna.storages.journal.JournalFileBackend(str(outcome.store.path / "study.journal"))
+            return optuna.load_study(study_name="same", storage=optuna.storages.JournalStorage(journal)).trials
+        return optuna.load_study(study_name="same", storage=storage).trials
+
+    def shape(trial: optuna.trial.FrozenTrial) -> tuple:
+        attrs, config = trial.user_attrs, trial.user_attrs["config"]
+        assert trial.params and all(config[k] == v for k, v in trial.params.items())
+        epochs = attrs["result"]["epochs_run"]
+        assert len(attrs["history"]) == epochs
+        steps = sorted(trial.intermediate_values)
+        reported = [s for s in steps if s <= 20]  # exercise3's epochs
+        ranked = [s for s in steps if s > 20]  # a pruned trial's ranking value, past the last epoch
+        assert reported == list(range(1, len(reported) + 1)) and len(reported) in (epochs - 1, epochs)
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            assert len(ranked) == 1 and trial.value == trial.intermediate_values[ranked[0]]
+        else:
+            assert ranked == []
+        return trial.state, tuple(sorted(set(attrs) - {"fail_reason"})), len(ranked), epochs - len(reported)
+
+    journal = [shape(t) for t in study("journal", None)]
+    database = [shape(t) for t in study("database", f"sqlite:///{tmp_path / 'study.db'}")]
+    assert {s[0] for s in journal} == {s[0] for s in database} == {
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+    }
+    assert {s[1:] for s in journal if s[2]} == {s[1:] for s in database if s[2]}  # pruned ones alike
+    assert {s[1:] for s in journal if not s[2]} == {s[1:] for s in database if not s[2]}
+
+
 def starts() -> list[dict]:
     return list(load_space("exercise3").start)
 

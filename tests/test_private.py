@@ -129,3 +129,51 @@ def test_ask_takes_the_queued_trials_from_the_index_in_order() -> None:
     assert [t.suggest_int("x", 0, 9) for t in drawn[:2]] == [3, 5]  # the queue, first in first out
     assert [t.number for t in drawn] == [0, 1, 2]
     assert not study.get_trials(states=(TrialState.WAITING,))
+
+
+@pytest.mark.parametrize("owner, attribute", __import__("tuner.engines.private", fromlist=["x"]).RDB_PRIVATE)
+def test_the_installed_optuna_rdb_storage_still_has_each_private_attribute(
+    owner: str, attribute: str, tmp_path: Path
+) -> None:
+    import optuna
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb import storage as module
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(storage=storage)
+    objects = {"RDBStorage": storage, "storage module": module, "models module": models, "Trial": study.ask()}
+    assert hasattr(objects[owner], attribute), (
+        f"optuna {optuna.__version__} no longer has {owner}.{attribute}: update tuner/engines/private.py"
+    )
+
+
+def test_trial_writes_on_a_database_hold_what_optunas_own_writes_hold(tmp_path: Path) -> None:
+    """Parameters and user attributes written in one transaction read back as optuna's own writes do;
+    a distribution that changes for a parameter the study holds is refused as optuna refuses it."""
+    import optuna
+
+    from tuner.engines.private import TrialWrites, write_trial
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    checked: dict = {}
+    trials = []
+    for _ in range(2):
+        trial = study.ask()
+        with TrialWrites(trial, storage, checked) as writes:
+            x, n = trial.suggest_float("x", 0.0, 1.0), trial.suggest_categorical("n", [16, 32])
+        assert storage.get_trial(trial._trial_id).params == {}  # held back until the commit
+        writes.commit({"config": {"x": x, "n": n}, "seed": 3})
+        write_trial(storage, trial._trial_id, {"result": {"ok": True}})
+        study.tell(trial, x)
+        trials.append((trial.number, x, n))
+    for number, x, n in trials:
+        frozen = study.trials[number]
+        assert frozen.params == {"x": x, "n": n}
+        assert frozen.user_attrs == {"config": {"x": x, "n": n}, "seed": 3, "result": {"ok": True}}
+    assert set(checked) == {"x", "n"}
+    trial = study.ask()
+    with TrialWrites(trial, storage, {}) as writes:
+        trial.suggest_int("n", 16, 32)  # a categorical parameter in the study
+    with pytest.raises(ValueError, match="different distribution kind"):
+        writes.commit({})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from tuner.engines.liveness import new_session, this_worker, worker_is_dead
 from tuner.engines.optuna_index import HELD, TrialIndex, config_key
 from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, write_run
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
-from tuner.engines.private import pop_waiting_from, sync_journal
+from tuner.engines.private import TrialWrites, pop_waiting_from, sync_journal, trial_id_of, write_trial
 from tuner.errors import WORKER_DIED, CnnTuneError
 from tuner.records import TrialRecord, trial_seed
 from tuner.runs.record import identity_difference, mask_url
@@ -30,6 +31,10 @@ from tuner.space.grid import grid_points
 __all__ = ["DEADLINE_ATTR", "OptunaEngine", "suggest"]
 
 
+# Another host's dead worker is seen by its missed heartbeats, over a minute at least (a grace period of
+# several beats): looking for them at most this often costs a query per second, not one per trial.
+STALE_CHECK_SECONDS = 1.0
+STEPS_SECONDS = 1.0  # on a database, a running trial's epoch values are written at most this often
 _REPEATS = 20  # proposals in a row that the study already holds before its space counts as exhausted
 
 
@@ -71,6 +76,11 @@ class OptunaEngine(Engine):
         self.spec: Study | None = None
         self.grid_size: int | None = None
         self.trials: TrialIndex | None = None  # what the study holds, read incrementally
+        self.checked: dict[str, Any] = {}  # per parameter, a distribution the study holds (TrialWrites)
+        self.ids: dict[int, int] = {}  # trial number -> the storage's trial id, as asked for
+        self.stale_checked = -math.inf  # when the study's heartbeats were last checked (time.monotonic)
+        self.steps: dict[int, list[tuple[int, float]]] = {}  # a database's epoch values not yet written, by trial
+        self.steps_written: dict[int, float] = {}  # when each trial's were last written (time.monotonic)
 
     def storage_label(self, folder: Path, storage: str | None) -> str:
         if storage is not None:
@@ -82,6 +92,11 @@ class OptunaEngine(Engine):
         cnn-tune keeps it to record heartbeats and to fail a dead worker's trial."""
         if self.opened is None or self.opened[0] != url:
             self.opened = (url, open_storage(url, self.on_stale))
+        return self.opened[1]
+
+    @property
+    def storage(self) -> Any:
+        assert self.opened is not None, "the engine's storage is not open"
         return self.opened[1]
 
     @property
@@ -222,14 +237,16 @@ class OptunaEngine(Engine):
             return None  # every point of the grid is taken: one that failed is not replaced by a random draw
         for _ in range(_REPEATS):
             trial = self.study.ask()
+            self.ids[trial.number] = trial_id_of(trial)
             self.wrote()
             # Claimed at once: a trial with no worker recorded counts as live for a grace period, so
             # a worker killed before this line leaves a trial that a resume waits for.
             trial.set_user_attr("worker", this_worker())
-            config = suggest(trial, self.spec.space)
-            if self.queued(trial) or not index.holds(config_key(config)):
-                return self.proposal(trial, config)
-            trial.set_user_attr(SURPLUS_ATTR, True)  # a configuration the study holds: given back unrun
+            with TrialWrites(trial, self.storage, self.checked) as writes:  # on a database, one transaction
+                config = suggest(trial, self.spec.space)
+            if not index.holds(config_key(config)) or self.queued(trial):
+                return self.proposal(trial, config, writes)
+            writes.commit({SURPLUS_ATTR: True})  # a configuration the study holds: given back unrun
             self.study.tell(trial, state=TrialState.FAIL)
         self.exhausted = (
             f"the sampler proposed {_REPEATS} configurations in a row that the study already holds: the space looks "
@@ -243,42 +260,55 @@ class OptunaEngine(Engine):
         assert self.opened is not None
         return "fixed_params" in self.opened[1].get_trial_system_attrs(self.trial_id(trial.number))
 
-    def proposal(self, trial: Trial, config: dict[str, Any]) -> Proposal:
+    def proposal(self, trial: Trial, config: dict[str, Any], writes: TrialWrites) -> Proposal:
         assert self.spec is not None
         seed = trial.user_attrs.get("seed")
         seed = trial_seed(self.spec.seed, trial.number) if seed is None else int(seed)
-        trial.set_user_attr("config", config)
-        trial.set_user_attr("seed", seed)
+        writes.commit({"config": config, "seed": seed})
         return Proposal(trial.number, dict(trial.params), config, seed, handle=trial)
 
     def report(self, proposal: Proposal, epoch: int, value: float) -> None:
-        proposal.handle.report(value, epoch)  # the study's intermediate values (optuna-dashboard shows them)
+        """The study's intermediate values, which optuna-dashboard shows. On a database they are written
+        at most every `STEPS_SECONDS` per trial, and with the trial's record when it ends: a
+        transaction per epoch would cost more than a trial that trains little."""
+        if not isinstance(self.storage, optuna.storages.RDBStorage):
+            proposal.handle.report(value, epoch)
+            return
+        self.steps.setdefault(proposal.number, []).append((epoch, float(value)))
+        if time.monotonic() - self.steps_written.get(proposal.number, -math.inf) >= STEPS_SECONDS:
+            write_trial(self.storage, self.trial_id(proposal.number), {}, steps=self.steps.pop(proposal.number))
+            self.steps_written[proposal.number] = time.monotonic()
 
     @contextlib.contextmanager
     def running_trial(self, proposal: Proposal) -> Iterator[None]:
-        assert self.opened is not None
-        with Heartbeat(self.opened[1], self.trial_id(proposal.number)):
+        self.steps_written[proposal.number] = time.monotonic()  # its first epochs wait for `STEPS_SECONDS`
+        with Heartbeat(self.storage, self.trial_id(proposal.number)):
             yield
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         trial: Trial = proposal.handle
-        trial.set_user_attr("history", record.history)
-        trial.set_user_attr("result", record.result)
+        attrs = {"history": record.history, "result": record.result}
         if record.fail_reason:
-            trial.set_user_attr("fail_reason", record.fail_reason)
-        if record.state == "complete":
-            self.study.tell(trial, record.value)
-        elif record.state == "pruned" and record.value is not None:
+            attrs["fail_reason"] = record.fail_reason
+        steps = self.steps.pop(proposal.number, [])
+        self.steps_written.pop(proposal.number, None)
+        ranked = False
+        if record.state == "pruned" and record.value is not None:
+            ranked = True
             # optuna takes a pruned trial's last intermediate value as its value, and TPE ranks pruned
             # trials by their last step first (longest trained best), then by that value: every one is
             # told its ranking value at the same step, past the last epoch, so only the value ranks them
-            trial.report(record.value, self.ranking_step)
-            self.study.tell(trial, state=TrialState.PRUNED)
+            steps.append((self.ranking_step, float(record.value)))
+        write_trial(self.storage, self.trial_id(proposal.number), attrs, steps=steps)
+        if record.state == "complete":
+            told = self.study.tell(trial, record.value)
+        elif ranked:
+            told = self.study.tell(trial, state=TrialState.PRUNED)
         else:
-            self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
-        assert self.opened is not None
-        sync_journal(self.opened[1])  # the finished trial is on the disk before the next one starts
-        self.wrote()
+            told = self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
+        sync_journal(self.storage)  # the finished trial is on the disk before the next one starts
+        if self.trials is not None:  # the trial as the storage holds it now: nothing to read again
+            self.trials.update(told)
 
     @property
     def ranking_step(self) -> int:
@@ -299,13 +329,10 @@ class OptunaEngine(Engine):
 
     def trial_id(self, number: int) -> int:
         """The storage's id of trial `number` (optuna's storage API speaks in ids, studies in numbers)."""
-        assert self.opened is not None
-        storage = self.opened[1]
-        return int(
-            storage.get_trial_id_from_study_id_trial_number(
-                storage.get_study_id_from_name(self.study.study_name), number
-            )
-        )
+        if number not in self.ids:
+            study_id = self.index.study_id
+            self.ids[number] = int(self.storage.get_trial_id_from_study_id_trial_number(study_id, number))
+        return self.ids[number]
 
     def requeue(self, params: dict[str, Any], seed: Any) -> None:
         """Queue an interrupted trial's configuration and seed: its slot runs again before the sampler
@@ -326,10 +353,10 @@ class OptunaEngine(Engine):
         (database storages). When several workers look at once, only the one whose state change
         lands queues the trial again.
         """
-        assert self.opened is not None
-        storage = self.opened[1]
-        if heartbeat_enabled(storage):
+        storage = self.storage
+        if heartbeat_enabled(storage) and time.monotonic() - self.stale_checked >= STALE_CHECK_SECONDS:
             optuna.storages.fail_stale_trials(self.study)  # calls `_stale` for each trial it fails
+            self.stale_checked = time.monotonic()
         for t in self.index.running_trials():
             if worker_is_dead(t.user_attrs.get("worker"), t.datetime_start):
                 trial_id = self.trial_id(t.number)

@@ -24,10 +24,14 @@ from tuner.engines.optuna_records import SURPLUS_ATTR, to_record
 from tuner.engines.private import journal_trials
 from tuner.records import TrialRecord
 
-__all__ = ["COALESCE_SECONDS", "HELD", "TrialIndex", "config_key"]
+__all__ = ["COALESCE_SECONDS", "DATABASE_COALESCE_SECONDS", "HELD", "TrialIndex", "config_key"]
 
 HELD = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # configurations not proposed again
+# Questions asked within this long of a look share it. A journal file's look reads its new lines only;
+# a database's is a query of the open and new trials, several statements, so it is kept for longer:
+# other workers' changes are seen within a tenth of a second, this process's own at once.
 COALESCE_SECONDS = 0.005
+DATABASE_COALESCE_SECONDS = 0.1
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -50,12 +54,13 @@ class TrialIndex:
         self.held: Counter[str] = Counter()  # keys of complete, pruned and running trials
         self.counts: Counter[TrialState] = Counter()
         self.looked = -math.inf  # when the last look ended (time.monotonic)
+        journal = isinstance(storage, optuna.storages.JournalStorage)
+        self.coalesce = COALESCE_SECONDS if journal else DATABASE_COALESCE_SECONDS
 
     def refresh(self) -> None:
         """Read the trials that are new or were still open at the last look. Questions asked within
-        `COALESCE_SECONDS` of the end of a look (the finished count, then the running trials) share
-        it: on a database each look is a query."""
-        if time.monotonic() - self.looked < COALESCE_SECONDS:
+        `coalesce` seconds of the end of a look (the finished count, then the running trials) share it."""
+        if time.monotonic() - self.looked < self.coalesce:
             return
         fresh = journal_trials(self.storage, self.study_id, self.seen, self.open)
         if fresh is None:  # a database: optuna's cached storage reads only what changed remotely

@@ -6,8 +6,9 @@ private methods that write them. optuna's ask-and-tell and storage APIs cover th
 cnn-tune does, but not the score TPE gives its candidates, which cost-tpe changes (`ScoredTPE`),
 nor a way to read a journal file's new trials without listing all of them (`journal_trials`), nor
 a journal that syncs to the disk once per trial (`TrialDurableJournal`, which also uses the
-private `optuna.storages.journal._file.get_lock_file`). `tests/test_private.py` fails loudly when
-an installed keras-tuner or optuna no longer has one of them.
+private `optuna.storages.journal._file.get_lock_file`), nor several writes to a database in one
+transaction (`TrialWrites`: optuna commits every parameter and attribute on its own).
+`tests/test_private.py` fails loudly when an installed keras-tuner or optuna no longer has one of them.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ __all__ = [
     "JOURNAL_PRIVATE",
     "KERAS_TUNER_PRIVATE",
     "OPTUNA_PRIVATE",
+    "RDB_PRIVATE",
     "STUDY_PRIVATE",
     "AtomicOracleFiles",
     "ScoredTPE",
     "TrialDurableJournal",
+    "TrialWrites",
     "journal_trials",
     "pop_waiting_from",
     "save_project",
     "sync_journal",
+    "trial_id_of",
+    "write_trial",
 ]
 
 # (class, attribute) pairs this module relies on, checked by the tests against the installed keras-tuner.
@@ -74,6 +79,104 @@ STUDY_PRIVATE = (
     ("Study", "_storage"),  # the storage `ask` claims a queued trial in
     ("FrozenTrial", "_trial_id"),  # the storage's id of a trial, which claiming it needs
 )
+
+
+# (attribute of an RDBStorage, or of optuna's RDB storage module) `TrialWrites` relies on.
+RDB_PRIVATE = (
+    ("RDBStorage", "_set_trial_param_without_commit"),  # a parameter's row, in a session of ours
+    ("RDBStorage", "_set_trial_attr_without_commit"),  # an attribute's row, in a session of ours
+    ("RDBStorage", "_set_trial_intermediate_value_without_commit"),  # an epoch's value, in a session of ours
+    ("RDBStorage", "scoped_session"),  # the storage's sessions
+    ("storage module", "_create_scoped_session"),  # a session that commits once at the end (or rolls back)
+    ("models module", "TrialUserAttributeModel"),  # the user attributes' table
+    ("Trial", "_trial_id"),  # the storage's id of a trial, which the writes need
+)
+
+
+def trial_id_of(trial: Any) -> int:
+    """The storage's id of an asked trial (optuna's Trial keeps it; its public API asks the storage)."""
+    return int(trial._trial_id)
+
+
+class TrialWrites:
+    """A trial's parameters and user attributes written in one transaction on a database.
+
+    optuna writes each suggested parameter and each user attribute in a transaction of its own,
+    some fifteen per trial, which on a database server costs more than anything else cnn-tune does
+    for a trial that trains little. Inside `with TrialWrites(trial, storage) as writes:` the trial's
+    `suggest_*` calls hand their parameters here instead of to the storage (the trial keeps them as
+    usual); `writes.commit(attrs)` then writes them and `attrs` at once. On any other storage (a
+    journal file) every write goes through as optuna makes it. Parameters never committed (the
+    process died while sampling) are lost with a trial that never trained. `checked` holds, per
+    parameter, a distribution already written to the study: the next trials' are checked against
+    it without asking the database for one.
+    """
+
+    def __init__(self, trial: Any, storage: Any, checked: dict[str, BaseDistribution]) -> None:
+        self.trial, self.storage, self.checked = trial, storage, checked
+        self.database = isinstance(storage, optuna.storages.RDBStorage)
+        self.params: list[tuple[str, float, BaseDistribution]] = []
+        self.study_storage = trial.storage
+
+    def __enter__(self) -> TrialWrites:
+        if self.database:
+            self.trial.storage = _Deferring(self.study_storage, self.params)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.trial.storage = self.study_storage
+
+    def commit(self, attrs: dict[str, Any]) -> None:
+        """Write the parameters held back and the user attributes `attrs`."""
+        write_trial(self.storage, self.trial._trial_id, attrs, self.params, self.checked)
+        self.params.clear()
+
+
+def write_trial(
+    storage: Any,
+    trial_id: int,
+    attrs: dict[str, Any],
+    params: list[tuple[str, float, BaseDistribution]] | None = None,
+    checked: dict[str, BaseDistribution] | None = None,
+    steps: list[tuple[int, float]] | None = None,
+) -> None:
+    """Write user attributes `attrs`, parameters `params` (name, internal value, distribution) and
+    intermediate values `steps` (step, value) of one trial: on a database (an `RDBStorage`) in one
+    transaction, on any other storage one by one."""
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        for name, value, distribution in params or ():
+            storage.set_trial_param(trial_id, name, value, distribution)
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        for step, value in steps or ():
+            storage.set_trial_intermediate_value(trial_id, step, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    checked = {} if checked is None else checked
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for name, value, distribution in params or ():
+            storage._set_trial_param_without_commit(session, trial_id, name, value, distribution, checked.get(name))
+        for key, value in attrs.items():
+            storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+        for step, value in steps or ():
+            storage._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
+    for name, _, distribution in params or ():
+        checked.setdefault(name, distribution)
+
+
+class _Deferring:
+    """A trial's storage that holds back `set_trial_param` (into `params`) and passes on the rest."""
+
+    def __init__(self, storage: Any, params: list[tuple[str, float, BaseDistribution]]) -> None:
+        self._storage, self._params = storage, params
+
+    def set_trial_param(self, trial_id: int, name: str, value: float, distribution: BaseDistribution) -> None:
+        self._params.append((name, value, distribution))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
 
 
 def pop_waiting_from(study: optuna.Study, waiting: Callable[[], list[FrozenTrial]]) -> None:

@@ -77,7 +77,8 @@ def importance_data(trials: pd.DataFrame, space: Space, seed: int = 0) -> pd.Dat
     missed_at = space.missed_at(float(s) for s in per_epoch if pd.notna(s))
     for _, row in done.iterrows():
         # A pruned trial has no optimiser value, but its objective follows from its row just the same.
-        value = space.objective.value({str(k): v for k, v in row.where(row.notna(), None).items()}, space.stop, missed_at)
+        known = {str(k): v for k, v in row.where(row.notna(), None).items()}
+        value = space.objective.value(known, space.stop, missed_at)
         params = {
             k.removeprefix("params_"): row[k]
             for k in trials.columns
