@@ -344,10 +344,14 @@ def test_a_database_study_holds_what_a_journal_study_holds(tmp_path: Path, tiny_
 
     journal = [shape(t) for t in study("journal", None)]
     database = [shape(t) for t in study("database", f"sqlite:///{tmp_path / 'study.db'}")]
-    assert {s[0] for s in journal} == {s[0] for s in database} == {
-        optuna.trial.TrialState.COMPLETE,
-        optuna.trial.TrialState.PRUNED,
-    }
+    assert (
+        {s[0] for s in journal}
+        == {s[0] for s in database}
+        == {
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+        }
+    )
     assert {s[1:] for s in journal if s[2]} == {s[1:] for s in database if s[2]}  # pruned ones alike
     assert {s[1:] for s in journal if not s[2]} == {s[1:] for s in database if not s[2]}
 
