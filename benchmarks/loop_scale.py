@@ -229,7 +229,7 @@ def kill_and_resume(trials: int, after: float, folder: Path, data: Path) -> None
     import multiprocessing
     import signal
 
-    from tuner.engines.optuna_records import read_study
+    from tuner.engines.study_reader import read_study
 
     name = "random-1-journal"
     child = multiprocessing.get_context("fork").Process(target=search, args=("random", 1, None, trials, folder, data))

@@ -52,7 +52,7 @@ def finished(out: Path) -> pd.DataFrame:
 def kept(out: Path) -> pd.DataFrame:
     """The complete trials the study holds (its journal is the record; the tables follow it every few
     seconds, and a full disk may have stopped their last rewrite)."""
-    from tuner.engines.optuna_records import read_study
+    from tuner.engines.study_reader import read_study
     from tuner.reports import trials_frame
 
     folder = out / "exercise3-optuna-cost-tpe"

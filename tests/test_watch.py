@@ -111,3 +111,32 @@ def test_watch_keeps_watching_a_run_that_has_not_ended(tmp_path: Path, tiny_data
         assert follower.wait(timeout=30) == 0
     finally:
         follower.kill()
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_watcher_reads_the_study_again_only_for_what_changed(tmp_path: Path, tiny_data: Path, shared: bool) -> None:
+    """One reader per study across looks (a journal is replayed once, at the first look); each look after
+    that brings in the trials added since, and sees what a fresh look sees."""
+    import json
+
+    from conftest import scripted_runner
+    from test_engine import search
+
+    from tuner.runs.watch import Watcher, snapshot
+
+    url = f"sqlite:///{tmp_path / 'study.db'}" if shared else None
+    outcome = search(tmp_path, scripted_runner(), trials=3, storage=url, name="w")
+    run_file = outcome.store.path / "run.json"
+    live = {**json.loads(run_file.read_text()), "ended": None}  # a live run: looks read the study
+    run_file.write_text(json.dumps(live))
+    watcher = Watcher(outcome.store.path) if url is None else Watcher(None, url, "w")
+    first = watcher.look()
+    reader = next(iter(watcher.readers.values()))
+    assert first.summary.complete + first.summary.pruned == 3
+    search(tmp_path, scripted_runner(), trials=5, storage=url, name="w")  # two more trials, by a second search
+    run_file.write_text(json.dumps({**json.loads(run_file.read_text()), "ended": None}))
+    again = watcher.look()
+    assert next(iter(watcher.readers.values())) is reader and reader.index.seen == 5
+    fresh = snapshot(outcome.store.path) if url is None else snapshot(None, url, "w")
+    assert again.summary.complete + again.summary.pruned == 5
+    assert again.board["trial"].tolist() == fresh.board["trial"].tolist()

@@ -168,13 +168,14 @@ def watch(
     import time
 
     from tuner.reports import leaderboard_priority
-    from tuner.runs.watch import snapshot
+    from tuner.runs.watch import Watcher
 
     if every <= 0:
         raise CnnTuneError(f"must be a positive number of seconds, got {every:g}", field="every")
     if top < 1:
         raise CnnTuneError(f"must be at least 1, got {top}", field="top")
-    look = snapshot(run_ref, storage, name)
+    watcher = Watcher(run_ref, storage, name)
+    look = watcher.look()
     try:
         if console.is_terminal:
             from rich.live import Live
@@ -182,7 +183,7 @@ def watch(
             with Live(_watch_view(look, top), console=console, auto_refresh=False) as live:
                 while not look.ended:
                     time.sleep(every)
-                    look = snapshot(run_ref, storage, name)
+                    look = watcher.look()
                     live.update(_watch_view(look, top), refresh=True)
         else:  # a pipe or a log: the lines again whenever they change, the leaderboard at the end
             said = ""
@@ -194,7 +195,7 @@ def watch(
                 if look.ended:
                     break
                 time.sleep(every)
-                look = snapshot(run_ref, storage, name)
+                look = watcher.look()
             show_table(look.board.head(top), f"{look.summary.name}: leaderboard", leaderboard_priority(look.searched))
     except KeyboardInterrupt:
         return

@@ -1,17 +1,13 @@
-"""A cnn-tune study as optuna stores it: its trials as engine-neutral records, and reading one back."""
+"""A cnn-tune study as optuna stores it: its trials as engine-neutral records, and the run record kept with it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.engines.optuna_storage import open_storage
-from tuner.errors import CnnTuneError
 from tuner.records import TrialRecord
-from tuner.runs.record import mask_url
 from tuner.training.backend import recorded_backend
 
 __all__ = [
@@ -19,9 +15,7 @@ __all__ = [
     "RECORD_ATTR",
     "RUN_ATTR",
     "SURPLUS_ATTR",
-    "read_study",
     "recorded_run",
-    "records_of",
     "run_label",
     "to_record",
     "write_run",
@@ -74,15 +68,6 @@ def to_record(t: FrozenTrial) -> TrialRecord:
     )
 
 
-def records_of(study: optuna.Study) -> list[TrialRecord]:
-    """Every trial worth a row: not the queued ones, nor the surplus ones given back unrun."""
-    return [
-        to_record(t)
-        for t in study.get_trials(deepcopy=False)
-        if t.state != TrialState.WAITING and not t.user_attrs.get(SURPLUS_ATTR)
-    ]
-
-
 def run_label(record: dict[str, Any]) -> dict[str, Any]:
     """The study's user attribute: what identifies the run; the rest is in run.json."""
     space = record.get("space", {})
@@ -111,18 +96,3 @@ def recorded_run(storage: Any, name: str) -> dict[str, Any] | None:
     study_id = storage.get_study_id_from_name(name)
     record = storage.get_study_system_attrs(study_id).get(RECORD_ATTR)
     return record or storage.get_study_user_attrs(study_id).get(_OLD_RUN_ATTR)
-
-
-def read_study(url: str, name: str) -> tuple[dict[str, Any], list[TrialRecord]]:
-    """The run record and every trial of the cnn-tune study `name` in the storage at `url`."""
-    storage = open_storage(url, lambda study, trial: None)  # reading only: fails no stale trial
-    names = optuna.get_all_study_names(storage)
-    if name not in names:
-        held = ", ".join(sorted(names)) or "no studies"
-        raise CnnTuneError(f"no study of that name in {mask_url(url)} (it holds {held})", field=f"name {name}")
-    study = optuna.load_study(study_name=name, storage=storage)
-    record = recorded_run(storage, name)
-    if not record:
-        raise CnnTuneError(f"the study in {mask_url(url)} was not made by cnn-tune run", field=f"name {name}")
-    deadline = study.user_attrs.get(DEADLINE_ATTR)
-    return record | ({"deadline": deadline} if deadline is not None else {}), records_of(study)

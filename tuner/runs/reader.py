@@ -155,7 +155,7 @@ def load_run(path: str | Path) -> Run:
 def load_study_run(storage: str, name: str) -> Run:
     """The run `name` as its shared study in `storage` holds it (every host's trials), written into a
     temporary folder that is removed when the process ends."""
-    from tuner.engines.optuna_records import read_study  # optuna loads only to read a database
+    from tuner.engines.study_reader import read_study  # optuna loads only to read a database
 
     record, records = read_study(storage, name)
     parent = Path(tempfile.mkdtemp(prefix="cnn-tune-report-"))
