@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from tuner import load_run
+from tuner.errors import CnnTuneError
 from tuner.reports import compare_frame, first_reached
 from tuner.reports.render import format_value, to_markdown
 from tuner.runs import Run
@@ -165,6 +166,9 @@ def over_time(frame: pd.DataFrame, runs: dict[tuple[int, str], Run]) -> pd.DataF
 
 # -- the benchmark of several objectives (benchmarks/generalise.py) ----------------------------------
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generalise import ARMS  # noqa: E402
+
 DEFAULT, RANDOM = "default-nostart", "keras-tuner-random"
 THIRDS = (1 / 3, 2 / 3, 1.0)  # the points of the budget where an objective without a threshold is read
 
@@ -194,8 +198,11 @@ def objective_rows(root: Path, epochs: int) -> pd.DataFrame:
     for record in sorted(root.glob("seed-*/*/run.json")):
         folder = record.parent
         run = load_run(folder)
+        try:
+            kept, spent = within_budget(run.trials, epochs)
+        except CnnTuneError:  # no trial has finished yet
+            continue
         threshold = run.space.objective.needs_stop
-        kept, spent = within_budget(run.trials, epochs)
         row: dict[str, object] = {
             "seed": int(folder.parent.name.removeprefix("seed-")),
             "arm": folder.name,
@@ -236,7 +243,8 @@ def objective_verdicts(rows: pd.DataFrame) -> list[str]:
         if DEFAULT not in best:
             continue
         mine, others = best[DEFAULT], {a: v for a, v in best.items() if a != DEFAULT}
-        if not others:
+        if len(best) < len(ARMS):
+            lines.append(f"seed {seed}: not every arm has run yet: no verdict")
             continue
         scores = {a: better(mine, v, threshold) for a, v in others.items()}
         unit = "epochs" if threshold else "points of accuracy"
@@ -261,7 +269,6 @@ def objective_verdicts(rows: pd.DataFrame) -> list[str]:
 
 
 def objectives_main(roots: list[Path]) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from generalise import OBJECTIVES
 
     for name, objective in OBJECTIVES.items():

@@ -44,7 +44,7 @@ class Snapshot:
         best = "" if s.best_trial is None else f"; best so far trial {s.best_trial}"
         if s.best_epochs_to_threshold is not None:
             best += f" ({s.best_epochs_to_threshold} epochs to {s.stop_rule})"
-        left = f", {format_left(self.left)}" if self.left is not None else ""
+        left = f", {format_left(self.left)}" if format_left(self.left) else ""
         return (
             f"{s.name}: {s.complete + s.pruned} of {self.target} trials finished, {s.failed} failed, "
             f"{state}{left}{best}"
