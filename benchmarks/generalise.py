@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -115,6 +116,8 @@ def main() -> None:
             for arm in options.arms:
                 if spent(out / arm) >= objective.epochs:
                     continue
+                if (out / arm).exists() and not (out / arm / "study.journal").exists():
+                    shutil.rmtree(out / arm)  # the tables of an unfinished run without its study (a clone): again
                 out.mkdir(parents=True, exist_ok=True)
                 argv = command(objective, arm, seed, out, options.timeout)
                 print(f"== {name} seed {seed} {arm}: {' '.join(argv)}", flush=True)
