@@ -167,7 +167,7 @@ def over_time(frame: pd.DataFrame, runs: dict[tuple[int, str], Run]) -> pd.DataF
 # -- the benchmark of several objectives (benchmarks/generalise.py) ----------------------------------
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generalise import ARMS  # noqa: E402
+from generalise import ARMS, OBJECTIVES  # noqa: E402
 
 DEFAULT, RANDOM = "default-nostart", "keras-tuner-random"
 THIRDS = (1 / 3, 2 / 3, 1.0)  # the points of the budget where an objective without a threshold is read
@@ -269,8 +269,6 @@ def objective_verdicts(rows: pd.DataFrame) -> list[str]:
 
 
 def objectives_main(roots: list[Path]) -> None:
-    from generalise import OBJECTIVES
-
     for name, objective in OBJECTIVES.items():
         frames = []
         for root in roots:  # an arm missing from the first root is taken from the next that has it

@@ -148,8 +148,7 @@ class OptunaEngine(Engine):
             direction=spec.space.objective.direction,  # type: ignore[arg-type]
             sampler=self.sampler(spec),
         )
-        assert self.opened is not None
-        self.trials = TrialIndex(self.study, self.opened[1])
+        self.trials = TrialIndex(self.study, self.storage)
         pop_waiting_from(self.study, self.trials.waiting_trials)
         if spec.run_record:
             self.check_same_search(spec)
@@ -172,8 +171,8 @@ class OptunaEngine(Engine):
     def check_same_search(self, spec: Study) -> None:
         """The first worker records the run in the study (so a report works from any host); a host
         joining with another space, engine, dataset or seed would mix two searches in one study: refused."""
-        assert spec.run_record is not None and self.opened is not None
-        storage = self.opened[1]
+        assert spec.run_record is not None
+        storage = self.storage
         recorded = recorded_run(storage, spec.name)
         if recorded is None:
             write_run(storage, spec.name, spec.run_record)
@@ -257,8 +256,7 @@ class OptunaEngine(Engine):
     def queued(self, trial: Trial) -> bool:
         """Whether `trial` came from the queue (a start configuration, a grid point, an interrupted
         trial run again on purpose) rather than from the sampler."""
-        assert self.opened is not None
-        return "fixed_params" in self.opened[1].get_trial_system_attrs(self.trial_id(trial.number))
+        return "fixed_params" in self.storage.get_trial_system_attrs(self.trial_id(trial.number))
 
     def proposal(self, trial: Trial, config: dict[str, Any], writes: TrialWrites) -> Proposal:
         assert self.spec is not None
@@ -292,9 +290,7 @@ class OptunaEngine(Engine):
             attrs["fail_reason"] = record.fail_reason
         steps = self.steps.pop(proposal.number, [])
         self.steps_written.pop(proposal.number, None)
-        ranked = False
         if record.state == "pruned" and record.value is not None:
-            ranked = True
             # optuna takes a pruned trial's last intermediate value as its value, and TPE ranks pruned
             # trials by their last step first (longest trained best), then by that value: every one is
             # told its ranking value at the same step, past the last epoch, so only the value ranks them
@@ -302,8 +298,6 @@ class OptunaEngine(Engine):
         write_trial(self.storage, self.trial_id(proposal.number), attrs, steps=steps)
         if record.state == "complete":
             told = self.study.tell(trial, record.value)
-        elif ranked:
-            told = self.study.tell(trial, state=TrialState.PRUNED)
         else:
             told = self.study.tell(trial, state=TrialState.PRUNED if record.state == "pruned" else TrialState.FAIL)
         sync_journal(self.storage)  # the finished trial is on the disk before the next one starts

@@ -42,7 +42,7 @@ def config_key(config: dict[str, Any]) -> str:
 class TrialIndex:
     """The trials of one study by number: their states, finished records and configuration keys."""
 
-    def __init__(self, study: optuna.Study, storage: Any) -> None:
+    def __init__(self, study: optuna.Study, storage: Any, coalesce: float | None = None) -> None:
         self.study, self.storage = study, storage
         self.study_id = storage.get_study_id_from_name(study.study_name)
         self.seen = 0  # trials 0 .. seen-1 have been read at least once
@@ -55,7 +55,8 @@ class TrialIndex:
         self.counts: Counter[TrialState] = Counter()
         self.looked = -math.inf  # when the last look ended (time.monotonic)
         journal = isinstance(storage, optuna.storages.JournalStorage)
-        self.coalesce = COALESCE_SECONDS if journal else DATABASE_COALESCE_SECONDS
+        default = COALESCE_SECONDS if journal else DATABASE_COALESCE_SECONDS
+        self.coalesce = default if coalesce is None else coalesce
 
     def refresh(self) -> None:
         """Read the trials that are new or were still open at the last look. Questions asked within

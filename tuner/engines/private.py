@@ -128,7 +128,7 @@ class TrialWrites:
 
     def commit(self, attrs: dict[str, Any]) -> None:
         """Write the parameters held back and the user attributes `attrs`."""
-        write_trial(self.storage, self.trial._trial_id, attrs, self.params, self.checked)
+        write_trial(self.storage, trial_id_of(self.trial), attrs, self.params, self.checked)
         self.params.clear()
 
 

@@ -30,8 +30,7 @@ class StudyReader:
             held = ", ".join(sorted(names)) or "no studies"
             raise CnnTuneError(f"no study of that name in {mask_url(url)} (it holds {held})", field=f"name {name}")
         self.study = optuna.load_study(study_name=name, storage=self.storage)
-        self.index = TrialIndex(self.study, self.storage)
-        self.index.coalesce = 0.0  # every read looks
+        self.index = TrialIndex(self.study, self.storage, coalesce=0.0)  # every read looks
 
     def read(self) -> tuple[dict[str, Any], list[TrialRecord]]:
         """The run record (with the study's deadline, if it has one) and every trial worth a row: not

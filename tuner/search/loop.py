@@ -126,6 +126,8 @@ class TrialLoop:
     def budget_spent(self) -> bool:
         """Whether the study holds what the budget asks for beyond a count of trials: a trial that
         met the stop rule (`stop_when_found`), or finished trials that trained `epochs` in all."""
+        if not self.budget.stop_when_found and self.budget.epochs is None:
+            return False  # nothing to look at the study for
         finished = self.finished_trials()
         if self.budget.stop_when_found and finished.found:
             return True
