@@ -13,7 +13,9 @@ with the same command. `benchmarks/search_summary.py --objectives OUT` prints th
 Every arm is given the same budget of training epochs (`--epoch-budget`: counted by the study from
 the trials' own records, so a busy machine does not shorten it) and starts from no configuration
 of the space's own (`--no-start`): the arms other than the default stand for the loops a user
-writes by hand. The objectives and budgets were fixed before the first run.
+writes by hand. On the validation objectives every arm scores a trial at its best epoch (as
+keras-tuner does); only the default ends a trial `--patience` epochs past it, the others train
+every epoch they drew. The objectives and budgets were fixed before the first run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Objective:
     epochs: int  # the budget of training epochs, every arm's
     about: str
     args: tuple[str, ...] = field(default=())
+    validation: bool = False  # ranked by a validation metric (else a threshold's stop rule)
 
 
 OBJECTIVES = {
@@ -64,12 +67,14 @@ OBJECTIVES = {
         60,
         "Fashion-MNIST (12,000 training images), 1-3 conv blocks, 5-20 epochs, highest validation accuracy",
         LIMIT,
+        validation=True,
     ),
     "folder-convnet": Objective(
         str(HERE / "objectives" / "folder-convnet.yaml"),
         32,
         "an image folder (Fashion-MNIST's test images as PNG), VGG blocks, highest validation accuracy",
         ("--dataset", str(FOLDER)),
+        validation=True,
     ),
 }
 
@@ -79,6 +84,9 @@ ARMS = {
     "keras-tuner-random": ("--no-start", "--engine", "keras-tuner", "--algorithm", "random"),
     "keras-tuner-hyperband": ("--no-start", "--engine", "keras-tuner", "--algorithm", "hyperband"),
 }
+# On a validation objective the hand-written loops score a trial at its best epoch, as keras-tuner
+# does, but train every epoch asked for: the patience stop is the default's alone.
+HAND_WRITTEN = ("--patience", "0")
 
 
 def spent(folder: Path) -> int:
@@ -90,9 +98,11 @@ def spent(folder: Path) -> int:
     return int(trials.loc[trials["state"].isin(["complete", "pruned"]), "epochs_run"].sum())
 
 
-def command(objective: Objective, arm: str, seed: int, out: Path, timeout: float) -> list[str]:
+def command(name: str, arm: str, seed: int, out: Path, timeout: float) -> list[str]:
+    objective = OBJECTIVES[name]
+    patience = HAND_WRITTEN if arm != "default-nostart" and objective.validation else ()
     return [
-        "cnn-tune", "run", "--space", objective.space, *objective.args, *ARMS[arm],
+        "cnn-tune", "run", "--space", objective.space, *objective.args, *ARMS[arm], *patience,
         "--epoch-budget", str(objective.epochs), "--trials", "1000", "--timeout", f"{timeout:g}",
         "--seed", str(seed), "--out", str(out), "--name", arm, "-q",
     ]  # fmt: skip
@@ -119,7 +129,7 @@ def main() -> None:
                 if (out / arm).exists() and not (out / arm / "study.journal").exists():
                     shutil.rmtree(out / arm)  # the tables of an unfinished run without its study (a clone): again
                 out.mkdir(parents=True, exist_ok=True)
-                argv = command(objective, arm, seed, out, options.timeout)
+                argv = command(name, arm, seed, out, options.timeout)
                 print(f"== {name} seed {seed} {arm}: {' '.join(argv)}", flush=True)
                 start = time.monotonic()
                 with open(out / f"{arm}.log", "a") as log:

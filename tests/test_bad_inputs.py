@@ -117,6 +117,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "max epochs 0": (run_with("--max-epochs", "0"), r"--max-epochs: must be at least 1"),
     "epoch budget 0": (run_with("--epoch-budget", "0"), r"--epoch-budget: must be at least 1, got 0"),
     "tiny train limit": (run_with("--train-limit", "5"), r"--train-limit: must be at least 20"),
+    "patience -1": (run_with("--patience", "-1"), r"--patience: must be at least 0, got -1"),
     "workers 0": (run_with("--workers", "0"), r"--workers: must be between 1 and 64"),
     "bad gpus": (run_with("--gpus", "first"), r"--gpus: give all, none or GPU numbers"),
     "unknown engine": (run_with("--engine", "sklearn"), r"unknown engine 'sklearn'; choose from: keras-tuner, optuna"),

@@ -10,6 +10,7 @@ __all__ = ["RESULT_FIELDS", "TrialRecord", "TrialResult", "trial_seed"]
 # The result columns of trials.csv, in order (the trainer's TrialResult without its history).
 RESULT_FIELDS = (
     "epochs_run",
+    "kept_epoch",
     "reached_threshold",
     "epochs_to_threshold",
     "seconds_to_threshold",
@@ -35,6 +36,7 @@ class TrialResult:
     state: str = "complete"
     fail_reason: str | None = None
     epochs_run: int = 0
+    kept_epoch: int | None = None  # the epoch whose weights and numbers the trial kept (None: the last)
     reached_threshold: bool = False
     epochs_to_threshold: int | None = None
     seconds_to_threshold: float | None = None

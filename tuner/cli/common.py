@@ -45,6 +45,7 @@ FLAGS = {
     "epoch_budget": "--epoch-budget",
     "max_epochs": "--max-epochs",
     "train_limit": "--train-limit",
+    "patience": "--patience",
     "workers": "--workers",
     "gpus": "--gpus",
     "trials_per_gpu": "--trials-per-gpu",

@@ -105,6 +105,12 @@ def run(
     tensorboard: Path | None = typer.Option(
         None, "--tensorboard", help="Write TensorBoard logs here: each trial's epochs and an HParams table."
     ),
+    patience: int | None = typer.Option(
+        None,
+        "--patience",
+        help="On a validation objective, end a trial once its best epoch is N epochs old; the trial keeps "
+        "that epoch's weights either way (default: 3; 0: train every epoch).",
+    ),
     stop_when_found: bool = typer.Option(
         False, "--stop-when-found", help="End the search once a trial meets the space's stop rule."
     ),
@@ -144,6 +150,7 @@ def run(
             steps_per_execution=steps_per_execution,
             backend=backend or default_backend(),
             deterministic=deterministic,
+            patience=patience,
         ),
         pins=parse_pins(pins),
         no_start=no_start,

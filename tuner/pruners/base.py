@@ -35,7 +35,10 @@ class Progress:
 
 def intermediate_values(space: Space, history: Sequence[dict[str, float]]) -> list[float]:
     """The objective's per-epoch values of a recorded history (what a pruner compares at each epoch)."""
-    return [space.objective.intermediate(row, space.stop) for row in history]
+    values: list[float] = []
+    for row in history:
+        values.append(space.objective.intermediate(row, space.stop, values[-1] if values else None))
+    return values
 
 
 class Pruner(ABC):

@@ -110,7 +110,8 @@ def leaderboard(
     shown = ["rank", "trial", "state"]
     if objective.needs_stop:
         shown += ["reached_threshold", "epochs_to_threshold", "seconds_to_threshold", "best_stop_metric"]
-    shown += [*params, "epochs_run", "train_accuracy", "val_accuracy", "test_accuracy", *OVERFITTING]
+    shown += [*params, "epochs_run", *([] if objective.needs_stop else ["kept_epoch"])]
+    shown += ["train_accuracy", "val_accuracy", "test_accuracy", *OVERFITTING]
     shown += ["param_count", "fit_seconds", "seconds_per_epoch"]
     # Tables written by an older cnn-tune may lack a column: show what the table has.
     board = finished[[c for c in shown if c in finished.columns]].reset_index(drop=True)
@@ -147,6 +148,7 @@ class RunSummary:
     elapsed_seconds: float | None
     best_state: str | None = None
     best_epochs_run: int | None = None
+    best_kept_epoch: int | None = None  # the epoch whose weights the best trial kept, when not its last
     best_reason: str | None = None  # why the pruner stopped the best trial, when it did
     missed_in_full: int = 0  # trials that trained their whole budget and missed the threshold
     folder: str | None = None
@@ -178,8 +180,11 @@ class RunSummary:
         if self.best_trial is None:
             return f"No trial finished yet ({self.failed} failed)."
         if self.stop_rule is None:
+            kept = self.best_kept_epoch
+            at = f", at epoch {kept} of {self.best_epochs_run}" if kept and kept != self.best_epochs_run else ""
             return (
-                f"Best trial {self.best_trial}: validation accuracy {self.best_val_accuracy:.4f}." + self.pruned_best()
+                f"Best trial {self.best_trial}: validation accuracy {self.best_val_accuracy:.4f}{at}."
+                + self.pruned_best()
             )
         if self.reached:
             return (
@@ -242,6 +247,7 @@ def summarize(trials: pd.DataFrame, board: pd.DataFrame, run: dict[str, Any], fo
         elapsed_seconds=elapsed,
         best_state=None if best_row is None else str(best_row["state"]),
         best_epochs_run=None if best_row is None else number(best_row["epochs_run"]),
+        best_kept_epoch=None if best_row is None else number(best_row.get("kept_epoch")),
         best_reason=None if best_row is None or pd.isna(best_row["fail_reason"]) else str(best_row["fail_reason"]),
         missed_in_full=int(((trials["state"] == "complete") & ~trials["reached_threshold"].fillna(False)).sum()),
         folder=folder,

@@ -177,7 +177,9 @@ class TrialLoop:
         self.observer.trial_started(proposal.number, proposal.config)
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-            value = self.space.objective.intermediate(logs, self.space.stop)
+            value = self.space.objective.intermediate(
+                logs, self.space.stop, progress.values[-1] if progress.values else None
+            )
             progress.values.append(value)
             progress.history.append(logs)
             self.observer.epoch_ended(proposal.number, epoch, epochs, logs)

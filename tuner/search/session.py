@@ -25,7 +25,7 @@ from tuner.space import Space, load_space
 from tuner.space.objectives import VALUES
 from tuner.training.backend import check_backend, deterministic_kernels, use_backend
 from tuner.training.devices import Placement, plan_workers, visible_gpus
-from tuner.training.options import TrainingOptions
+from tuner.training.options import PATIENCE, TrainingOptions
 
 __all__ = ["SearchOutcome", "SearchPlan", "plan", "run_search", "trainer_runner"]
 
@@ -97,6 +97,12 @@ def plan(settings: SearchSettings) -> SearchPlan:
     check_backend(settings.training.backend)
     engine = get_engine(settings.engine, settings.algorithm)
     space = _space(settings, engine)
+    if space.objective.needs_stop and settings.training.patience:
+        raise CnnTuneError(
+            f"a trial on {space.objective.name} ends at the stop rule; patience is for the validation "
+            "objectives (val_accuracy, val_loss)",
+            field="patience",
+        )
     return SearchPlan(engine, space, make_pruner(settings.pruner or engine.default_pruner(space), space))
 
 
@@ -105,6 +111,24 @@ def legacy_values(store: RunStore) -> bool:
     past the budget (`Space.missed_at`), but a run started before that resumes with the values its
     study was told, so that they stay comparable."""
     return store.exists() and store.recorded_identity().get("values") != VALUES
+
+
+def kept_epochs(options: TrainingOptions, space: Space, store: RunStore) -> TrainingOptions:
+    """`options` with the epoch a trial keeps decided: on a validation objective its best epoch,
+    ending `patience` epochs past it (PATIENCE unless asked); on a threshold objective the last, where
+    the rule ended it. A run started before trials kept their best epoch resumes keeping the last."""
+    if space.objective.needs_stop:
+        return replace(options, keep_best=None, patience=0)
+    if store.exists() and "keep" not in store.recorded_identity():
+        if options.patience:
+            raise CnnTuneError(
+                f"{store.path} keeps each trial's last epoch (it started before trials kept their best): "
+                "resume it without --patience, or start a new run with --name",
+                field="patience",
+            )
+        return replace(options, keep_best=None, patience=0)
+    patience = PATIENCE if options.patience is None else options.patience
+    return replace(options, keep_best=space.objective.name, patience=patience)
 
 
 def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: Placement, parent: int) -> None:
@@ -167,6 +191,7 @@ def run_search(
     store = RunStore(Path(settings.out).expanduser() / name)
     legacy = legacy_values(store)
     space = space.with_legacy_values(legacy)
+    training = kept_epochs(settings.training, space, store)
     storage = engine.storage_label(store.path, settings.storage)
     identity = {
         "space": space.raw,
@@ -182,6 +207,8 @@ def run_search(
         **({"backend": settings.training.backend} if settings.training.backend != "tensorflow" else {}),
         # Resumed with other kernels, a run could not say which trials `reproduce` can match.
         **({"deterministic": False} if not kernels else {}),
+        # What a trial keeps decides its numbers; runs made before it was recorded kept the last epoch.
+        **({"keep": {"best": training.keep_best, "patience": training.patience}} if training.keep_best else {}),
     }
     trials = settings.budget.trials or space.trials
     run = new_record(
@@ -203,6 +230,8 @@ def run_search(
         xla=settings.training.xla,
         steps_per_execution=settings.training.steps_per_execution,
         deterministic=kernels,
+        keep_best=training.keep_best,
+        patience=training.patience,
         **({"tensorboard": str(settings.tensorboard)} if settings.tensorboard is not None else {}),
     )
     resumed = store.prepare(identity, run, join)
@@ -224,7 +253,7 @@ def run_search(
     loop = TrialLoop(
         engine,
         space,
-        run_trial or trainer_runner(space, dataset, settings.training),
+        run_trial or trainer_runner(space, dataset, training),
         pruner,
         settings.budget,
         _observer(observer or Observer(), settings, space, join),

@@ -58,6 +58,7 @@ class SearchSettings:
             ("epoch_budget", self.budget.epochs, 1),
             ("max_epochs", self.max_epochs, 1),
             ("train_limit", self.train_limit, 20),
+            ("patience", self.training.patience, 0),
         ):
             if value is not None and value < low:
                 raise CnnTuneError(f"must be at least {low}, got {value}", field=name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,12 +61,18 @@ class Objective:
             raise ValueError(f"trial result has no {self.name}")
         return float(metric)
 
-    def intermediate(self, logs: dict[str, float], stop: StopRule | None) -> float:
-        """A per-epoch value in the study's direction, for pruners."""
+    def intermediate(self, logs: dict[str, float], stop: StopRule | None, before: float | None = None) -> float:
+        """A per-epoch value in the study's direction, for pruners; `before` is the previous epoch's.
+        A validation objective's is the best epoch's so far: what the trial is worth if it ends now."""
         if self.name in _NOT_REACHED:
             assert stop is not None
             return stop.shortfall(logs.get(stop.metric))
-        return float(logs.get(self.name, float("nan")))
+        value = float(logs.get(self.name, float("nan")))
+        if before is None or math.isnan(before):
+            return value
+        if math.isnan(value):
+            return before
+        return min(value, before) if self.direction == "minimize" else max(value, before)
 
     def sort_keys(self, stop: StopRule | None) -> list[tuple[str, bool]]:
         """(column, ascending) pairs that rank trials exactly, best first."""
@@ -102,8 +109,15 @@ OBJECTIVES: dict[str, Objective] = {
             True,
             "fewest training seconds until the stop rule is met; the rest rank as above",
         ),
-        Objective("val_accuracy", "maximize", False, "highest validation accuracy after the last epoch"),
-        Objective("val_loss", "minimize", False, "lowest validation loss after the last epoch"),
+        Objective(
+            "val_accuracy",
+            "maximize",
+            False,
+            "highest validation accuracy of a trial's best epoch, whose weights the trial keeps",
+        ),
+        Objective(
+            "val_loss", "minimize", False, "lowest validation loss of a trial's best epoch, whose weights it keeps"
+        ),
     )
 }
 

@@ -1,4 +1,4 @@
-"""Keras callbacks of a trial: the course's threshold stop and the per-epoch monitor."""
+"""Keras callbacks of a trial: the course's threshold stop, the best epoch kept, the per-epoch monitor."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tuner.errors import TrialFailed
 from tuner.space.rules import StopRule
 from tuner.training.backend import keras
 
-__all__ = ["EpochMonitor", "ThresholdStop"]
+__all__ = ["BestEpoch", "EpochMonitor", "ThresholdStop"]
 
 
 class ThresholdStop(keras.callbacks.Callback):
@@ -28,6 +28,43 @@ class ThresholdStop(keras.callbacks.Callback):
             self.reached_epoch = epoch + 1
             self.say(self.rule.message)
             self.model.stop_training = True
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best `metric` (higher is better for accuracies, lower
+    for losses, as Keras's mode "auto" decides) and, with `patience`, ends training once that many
+    epochs in a row have not improved on it: `EarlyStopping(restore_best_weights=True)`, with the
+    restoring left to the trainer (`restore`), so that a pruned trial keeps its best epoch too."""
+
+    def __init__(self, metric: str, patience: int = 0) -> None:
+        super().__init__()
+        self.metric = metric
+        self.patience = patience
+        self.higher_is_better = "acc" in metric
+        self.epoch: int | None = None  # the best epoch so far, from 1
+        self.best: float | None = None
+        self.stopped_epoch: int | None = None
+        self._weights: list[Any] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.metric)
+        if value is None or math.isnan(value):
+            return
+        better = self.best is None or (value > self.best if self.higher_is_better else value < self.best)
+        if better:
+            self.best, self.epoch = float(value), epoch + 1
+            self._weights = self.model.get_weights()
+        elif self.patience and self.epoch is not None and epoch + 1 - self.epoch >= self.patience:
+            self.stopped_epoch = epoch + 1
+            self.model.stop_training = True
+
+    def restore(self, model: Any, epochs_run: int) -> int | None:
+        """Put the best epoch's weights back when a later epoch ran; the epoch kept, or None."""
+        if self.epoch is None or self._weights is None:
+            return None
+        if self.epoch < epochs_run:
+            model.set_weights(self._weights)
+        return self.epoch
 
 
 class EpochMonitor(keras.callbacks.Callback):

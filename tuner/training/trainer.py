@@ -17,7 +17,7 @@ from tuner.errors import StopTrial, TrialFailed
 from tuner.records import TrialResult
 from tuner.space.rules import Constraint, StopRule
 from tuner.training.backend import clear_memory, keras, trial_error
-from tuner.training.callbacks import EpochMonitor, ThresholdStop
+from tuner.training.callbacks import BestEpoch, EpochMonitor, ThresholdStop
 from tuner.training.model import build_model, check_model
 from tuner.training.options import TrainingOptions
 from tuner.training.schedules import trial_epochs
@@ -45,18 +45,26 @@ def _seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def _finish(result: TrialResult, monitor: EpochMonitor, threshold: ThresholdStop | None, stop: StopRule | None) -> None:
+def _finish(
+    result: TrialResult,
+    monitor: EpochMonitor,
+    threshold: ThresholdStop | None,
+    stop: StopRule | None,
+    kept: int | None = None,
+) -> None:
+    """Fill `result` from the epochs trained; its metrics are the epoch `kept` (from 1), else the last."""
     history = monitor.history
     result.history = history
     result.epochs_run = len(history)
     result.fit_seconds = sum(row["seconds"] for row in history)
     result.seconds_per_epoch = result.fit_seconds / len(history) if history else None
     if history:
-        last = history[-1]
-        result.train_accuracy = last.get("accuracy")
-        result.train_loss = last.get("loss")
-        result.val_accuracy = last.get("val_accuracy")
-        result.val_loss = last.get("val_loss")
+        row = history[kept - 1] if kept is not None else history[-1]
+        result.kept_epoch = kept
+        result.train_accuracy = row.get("accuracy")
+        result.train_loss = row.get("loss")
+        result.val_accuracy = row.get("val_accuracy")
+        result.val_loss = row.get("val_loss")
     if stop is not None:
         values = [row[stop.metric] for row in history if stop.metric in row]
         if values:
@@ -88,6 +96,12 @@ def train_trial(
     epochs = trial_epochs(config)
     threshold = ThresholdStop(stop, say) if stop is not None else None
     monitor = EpochMonitor(threshold, on_epoch)
+    best = BestEpoch(options.keep_best, options.patience or 0) if options.keep_best else None
+
+    def kept() -> int | None:
+        """The best epoch's weights back in the model (with `keep_best`): the model a trial keeps."""
+        return best.restore(model, len(monitor.history)) if best is not None else None
+
     try:
         batch_size = int(config.get("batch_size", 32))
         model = build_model(
@@ -109,18 +123,19 @@ def train_trial(
             batch_size=batch_size,
             validation_data=(dataset.x_val, dataset.y_val),
             epochs=epochs,
-            callbacks=[*_annealing(config), *(c for c in (threshold, monitor) if c is not None)],
+            # The best epoch is noted before the monitor, whose pruners may end the trial after it.
+            callbacks=[*_annealing(config), *(c for c in (threshold, best, monitor) if c is not None)],
             shuffle=True,
             verbose=0,
         )
-        _finish(result, monitor, threshold, stop)
+        _finish(result, monitor, threshold, stop, kept())
         scores = model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0, return_dict=True)
         result.test_accuracy = float(scores["accuracy"])
         result.test_loss = float(scores["loss"])
         if save_to is not None:
             _save_model(model, save_to)
     except StopTrial as exc:
-        _finish(result, monitor, threshold, stop)
+        _finish(result, monitor, threshold, stop, kept())
         result.state, result.fail_reason = "pruned", exc.reason
         if save_to is not None:  # `reproduce` of a pruned trial keeps the model it trained
             _save_model(model, save_to)
