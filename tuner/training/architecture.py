@@ -62,6 +62,7 @@ class HyperparameterType:
 
 ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 HYPERPARAMETERS: dict[str, HyperparameterType] = {
     "family": HyperparameterType(
@@ -105,6 +106,23 @@ HYPERPARAMETERS: dict[str, HyperparameterType] = {
     "learning_rate": HyperparameterType(float, 1e-3, 1e-7, 1.0, doc="optimizer learning rate"),
     "batch_size": HyperparameterType(int, 32, 1, 65536, doc="training batch size"),
     "epochs": HyperparameterType(int, DEFAULT_EPOCHS, 1, 1000, doc="most epochs a trial trains"),
+    # Augmentation: Keras's random preprocessing layers at the model's input, active in training only
+    # (evaluation and the saved model's predictions see the images as they are).
+    "augment_flip": HyperparameterType(
+        str, "none", choices=FLIPS, doc="RandomFlip: none, horizontal, vertical or horizontal_and_vertical"
+    ),
+    "augment_rotation": HyperparameterType(
+        float, 0.0, 0.0, 0.5, doc="RandomRotation: up to this fraction of a full turn either way (0: none)"
+    ),
+    "augment_zoom": HyperparameterType(
+        float, 0.0, 0.0, 1.0, high_open=True, doc="RandomZoom: in or out by up to this fraction (0: none)"
+    ),
+    "augment_translation": HyperparameterType(
+        float, 0.0, 0.0, 1.0, high_open=True, doc="RandomTranslation: up to this fraction of the height and width"
+    ),
+    "augment_contrast": HyperparameterType(
+        float, 0.0, 0.0, 1.0, high_open=True, doc="RandomContrast: contrast scaled by a factor within 1 +- this"
+    ),
 }
 
 _PER_LAYER = re.compile(r"^filters_([1-9])$")
@@ -136,10 +154,11 @@ def _filters(config: dict[str, Any], layer: int) -> int:
 def layer_plan(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> list[LayerSpec]:
     """The layers `config` builds on images of `input_shape`; ValueError if the image shrinks to nothing."""
     c = {name: t.default for name, t in HYPERPARAMETERS.items()} | config
+    augment = _augmentation(c, input_shape)
     if c["family"] == "convnet":
-        return _convnet_plan(c, input_shape, num_classes)
+        return augment + _convnet_plan(c, input_shape, num_classes)
     height, width, channels = input_shape
-    plan: list[LayerSpec] = []
+    plan: list[LayerSpec] = augment
     conv_layers = int(c["conv_layers"])
     for layer in range(1, conv_layers + 1):
         filters, kernel = _filters(c, layer), int(c["kernel_size"])
@@ -172,6 +191,25 @@ def layer_plan(config: dict[str, Any], input_shape: tuple[int, ...], num_classes
                 )
             plan.append(LayerSpec("MaxPooling2D", {"pool_size": size}, (height, width, channels)))
     return _head(c, plan, (height, width, channels), num_classes, "Flatten")
+
+
+def _augmentation(c: dict[str, Any], input_shape: tuple[int, ...]) -> list[LayerSpec]:
+    """The random preprocessing layers the configuration asks for, in Keras's usual order: flip,
+    rotation, zoom, translation, contrast. They keep the image's shape and have no weights."""
+    shape = tuple(input_shape)
+    plan = []
+    if c["augment_flip"] != "none":
+        plan.append(LayerSpec("RandomFlip", {"mode": c["augment_flip"]}, shape))
+    for name, kind, args in (
+        ("augment_rotation", "RandomRotation", lambda f: {"factor": f}),
+        ("augment_zoom", "RandomZoom", lambda f: {"height_factor": (-f, f)}),  # width follows: the aspect kept
+        ("augment_translation", "RandomTranslation", lambda f: {"height_factor": f, "width_factor": f}),
+        ("augment_contrast", "RandomContrast", lambda f: {"factor": f, "value_range": (0.0, 1.0)}),
+    ):
+        factor = float(c[name])
+        if factor > 0:
+            plan.append(LayerSpec(kind, args(factor), shape))
+    return plan
 
 
 def _convnet_plan(c: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> list[LayerSpec]:

@@ -20,6 +20,11 @@ _LAYERS = {
     "Dense": keras.layers.Dense,
     "Dropout": keras.layers.Dropout,
     "BatchNormalization": keras.layers.BatchNormalization,
+    "RandomFlip": keras.layers.RandomFlip,
+    "RandomRotation": keras.layers.RandomRotation,
+    "RandomZoom": keras.layers.RandomZoom,
+    "RandomTranslation": keras.layers.RandomTranslation,
+    "RandomContrast": keras.layers.RandomContrast,
 }
 _OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
