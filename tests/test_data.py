@@ -16,8 +16,11 @@ from tuner.errors import CnnTuneError
 def test_named_dataset_from_cnn_tune_data(tiny_data: Path) -> None:
     data = load_dataset("mnist", 0.1, 0)
     assert data.source.endswith("(CNN_TUNE_DATA)")
-    assert data.x_train.dtype == np.float32 and data.x_train.shape[1:] == (28, 28, 1)
-    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert data.x_train.dtype == np.uint8 and data.x_train.shape[1:] == (28, 28, 1)  # bytes, as stored
+    assert data.scale == pytest.approx(1 / 255)
+    legacy = load_dataset("mnist", 0.1, 0, pixels="float32")  # how runs recorded before "pixels" trained
+    assert legacy.x_train.dtype == np.float32 and legacy.scale is None
+    np.testing.assert_array_equal(legacy.x_train, data.x_train.astype(np.float32) / 255.0)
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (360, 40, 100)
     assert data.class_names == tuple("0123456789")
     assert load_dataset("mnist", 0.1, 0) is data  # loaded once per process

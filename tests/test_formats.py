@@ -32,7 +32,7 @@ def image_folder(root: Path, per_class: int = 12, size: int = 28, rgb: bool = Fa
 def test_image_folder_without_splits_holds_out_a_test_set(tmp_path: Path) -> None:
     data = load_dataset(str(image_folder(tmp_path / "shoes")))
     assert data.class_names == tuple(NAMES)
-    assert data.x_train.shape[1:] == (28, 28, 1) and data.x_train.dtype == np.float32
+    assert data.x_train.shape[1:] == (28, 28, 1) and data.x_train.dtype == np.uint8
     total = len(data.y_train) + len(data.y_val) + len(data.y_test)
     assert total == 72 and len(data.y_test) == 12
     assert set(np.bincount(data.y_test)) == {4}  # stratified

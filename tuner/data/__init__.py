@@ -1,4 +1,4 @@
-"""Datasets: named ones looked up in known places, or paths; loaded once per process as float32."""
+"""Datasets: named ones looked up in known places, or paths; loaded once per process, as bytes."""
 
 from __future__ import annotations
 
@@ -15,12 +15,21 @@ from tuner.data.images import fit_images, read_csv, read_image_folder
 from tuner.data.split import fingerprint, stratified_split, stratified_subset
 from tuner.errors import CnnTuneError
 
-__all__ = ["NAMED", "Dataset", "available_datasets", "load_dataset", "locate"]
+__all__ = ["LEGACY_PIXELS", "NAMED", "PIXELS", "Dataset", "available_datasets", "load_dataset", "locate"]
+
+# How images are held and handed to the model (the run identity's "pixels"): "uint8", pixel values
+# as the files store them, a quarter of float32's memory, scaled to [0, 1] by the model's first
+# layer; "float32", scaled in NumPy before training, as runs recorded without it were trained (the
+# two differ in the last bit of some pixels, so a run is reproduced the way it was trained).
+PIXELS = "uint8"
+LEGACY_PIXELS = "float32"
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Images as float32 in [0, 1] with shape (N, H, W, C), integer labels, and where they came from."""
+    """Images with shape (N, H, W, C) and integer labels, and where they came from. Images are uint8
+    pixel values when the source stores bytes (`scale` is then what the model multiplies them by),
+    else float32 in [0, 1] (`scale` None)."""
 
     name: str
     source: str
@@ -36,6 +45,11 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def scale(self) -> float | None:
+        """What the model's first layer multiplies the pixels by (None: they are in [0, 1] already)."""
+        return 1 / 255 if self.x_train.dtype == np.uint8 else None
 
     @property
     def num_classes(self) -> int:
@@ -129,10 +143,12 @@ def _check(raw: RawData, source: str) -> RawData:
     return raw
 
 
-def _as_images(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float32)
-    if x.max(initial=0) > 1.0:
-        x /= 255.0
+def _as_images(x: np.ndarray, pixels: str) -> np.ndarray:
+    """(N, H, W, C) images: bytes kept as they are (`pixels` "uint8"), anything else float32 in [0, 1]."""
+    if not (pixels == "uint8" and x.dtype == np.uint8):
+        x = x.astype(np.float32)
+        if x.max(initial=0) > 1.0:
+            x /= 255.0
     return x[..., np.newaxis] if x.ndim == 3 else x
 
 
@@ -144,9 +160,10 @@ def load_dataset(
     train_limit: int | None = None,
     color: str = "grayscale",
     image_size: tuple[int, int] | None = None,
+    pixels: str = PIXELS,
 ) -> Dataset:
     """Load a named dataset or a path once per process; hold out a stratified validation split.
-    `color` and `image_size` apply to image folders."""
+    `color` and `image_size` apply to image folders; `pixels` is how images are held (see PIXELS)."""
     named = NAMED.get(spec)
     if named is not None:
         raw, source = _read_named(named)
@@ -175,11 +192,11 @@ def load_dataset(
         source=source,
         fingerprint=digest,
         class_names=class_names,
-        x_train=_as_images(x_train[train_idx]),
+        x_train=_as_images(x_train[train_idx], pixels),
         y_train=y_train[train_idx],
-        x_val=_as_images(x_train[val_idx]),
+        x_val=_as_images(x_train[val_idx], pixels),
         y_val=y_train[val_idx],
-        x_test=_as_images(x_test),
+        x_test=_as_images(x_test, pixels),
         y_test=y_test,
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tuner.data import Dataset, load_dataset
+from tuner.data import LEGACY_PIXELS, PIXELS, Dataset, load_dataset
 from tuner.engines import Engine, Study, TrialRunner, get_engine
 from tuner.errors import CnnTuneError, Terminated, raise_terminated
 from tuner.pruners import Pruner, make_pruner
@@ -113,6 +113,12 @@ def legacy_values(store: RunStore) -> bool:
     return store.exists() and store.recorded_identity().get("values") != VALUES
 
 
+def recorded_pixels(store: RunStore) -> str:
+    """How the run in `store` holds its images (PIXELS for a new run; runs recorded before
+    "pixels" was trained on float32 images, and resume and reproduce so)."""
+    return str(store.recorded_identity().get("pixels", LEGACY_PIXELS)) if store.exists() else PIXELS
+
+
 def kept_epochs(options: TrainingOptions, space: Space, store: RunStore) -> TrainingOptions:
     """`options` with the epoch a trial keeps decided: on a validation objective its best epoch,
     ending `patience` epochs past it (PATIENCE unless asked); on a threshold objective the last, where
@@ -185,10 +191,12 @@ def run_search(
         raise CnnTuneError("parallel trials share an optuna study; use the optuna engine", field="workers")
     if placements:  # this process is the first worker: its place holds before anything loads Keras
         os.environ.update(placements[0].env)
-    dataset = load_dataset(settings.dataset or space.dataset, train_limit=settings.train_limit, **space.data_options())
-    space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
     store = RunStore(Path(settings.out).expanduser() / name)
+    pixels = recorded_pixels(store)
+    spec = settings.dataset or space.dataset
+    dataset = load_dataset(spec, train_limit=settings.train_limit, pixels=pixels, **space.data_options())
+    space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     legacy = legacy_values(store)
     space = space.with_legacy_values(legacy)
     training = kept_epochs(settings.training, space, store)
@@ -207,6 +215,8 @@ def run_search(
         **({"backend": settings.training.backend} if settings.training.backend != "tensorflow" else {}),
         # Resumed with other kernels, a run could not say which trials `reproduce` can match.
         **({"deterministic": False} if not kernels else {}),
+        # How pixels reach the model moves the last bits of a trial's numbers.
+        **({"pixels": pixels} if pixels != LEGACY_PIXELS else {}),
         # What a trial keeps decides its numbers; runs made before it was recorded kept the last epoch.
         **({"keep": {"best": training.keep_best, "patience": training.patience}} if training.keep_best else {}),
     }

@@ -151,10 +151,14 @@ def _filters(config: dict[str, Any], layer: int) -> int:
     return int(config.get(f"filters_{layer}", config.get("filters", HYPERPARAMETERS["filters"].default)))
 
 
-def layer_plan(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> list[LayerSpec]:
-    """The layers `config` builds on images of `input_shape`; ValueError if the image shrinks to nothing."""
+def layer_plan(
+    config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int, scale: float | None = None
+) -> list[LayerSpec]:
+    """The layers `config` builds on images of `input_shape`, their pixels multiplied by `scale`
+    first when given (bytes to [0, 1]); ValueError if the image shrinks to nothing."""
     c = {name: t.default for name, t in HYPERPARAMETERS.items()} | config
-    augment = _augmentation(c, input_shape)
+    rescale = [LayerSpec("Rescaling", {"scale": scale}, tuple(input_shape))] if scale is not None else []
+    augment = rescale + _augmentation(c, input_shape)
     if c["family"] == "convnet":
         return augment + _convnet_plan(c, input_shape, num_classes)
     height, width, channels = input_shape

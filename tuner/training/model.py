@@ -13,6 +13,7 @@ from tuner.training.schedules import keras_schedule
 __all__ = ["build_model", "check_model", "model_counts"]
 
 _LAYERS = {
+    "Rescaling": keras.layers.Rescaling,
     "Conv2D": keras.layers.Conv2D,
     "MaxPooling2D": keras.layers.MaxPooling2D,
     "Flatten": keras.layers.Flatten,
@@ -42,11 +43,13 @@ def build_model(
     jit_compile: bool = False,
     steps_per_epoch: int = 1,
     steps_per_execution: int = 1,
+    scale: float | None = None,
 ) -> Any:
     """Build and compile the model `config` describes (the step XLA-compiled if asked, its learning
-    rate on the configured schedule over `steps_per_epoch`); TrialFailed if it cannot be built."""
+    rate on the configured schedule over `steps_per_epoch`, its pixels multiplied by `scale` first
+    when given); TrialFailed if it cannot be built."""
     try:
-        plan = layer_plan(config, input_shape, num_classes)
+        plan = layer_plan(config, input_shape, num_classes, scale)
     except ValueError as exc:
         raise TrialFailed(str(exc)) from None
     model = keras.Sequential([keras.Input(shape=input_shape)] + [_LAYERS[spec.kind](**spec.args) for spec in plan])

@@ -111,12 +111,14 @@ def train_trial(
             jit_compile=options.jit_compile,
             steps_per_epoch=math.ceil(len(dataset.x_train) / batch_size),
             steps_per_execution=options.steps,
+            scale=dataset.scale,
         )
         counts = check_model(model, constraints, epochs)
         result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
         result.param_count = counts["params"]
-        # The float32 arrays loaded once per process go to Keras as they are, the way a plain
-        # `model.fit` script feeds them: Keras batches them from memory, shuffled by the seed above.
+        # The arrays loaded once per process go to Keras as they are, the way a plain `model.fit`
+        # script feeds them: Keras batches them from memory, shuffled by the seed above; bytes are
+        # scaled on the device, by the model's first layer.
         model.fit(
             dataset.x_train,
             dataset.y_train,
