@@ -102,6 +102,24 @@ def test_median_stops_a_trial_worse_than_the_median_of_complete_ones() -> None:
     assert reason is not None and reason.startswith("median pruner at epoch 2")
 
 
+def test_median_counts_a_trial_that_ended_early_with_its_final_value() -> None:
+    # Validation accuracy: two complete trials ended after 3 epochs at 0.80, one trained 8 epochs to
+    # 0.95. At epoch 6 the median of what they had reached is 0.80; a trial at 0.85 is above it.
+    space = load_space("course-cnn")
+    median = MedianStop(space)
+
+    def record(number: int, accuracy: list[float]) -> TrialRecord:
+        history = [{"epoch": e, "val_accuracy": a} for e, a in enumerate(accuracy, start=1)]
+        return TrialRecord(number, "complete", history=history)
+
+    done = [record(0, [0.7, 0.8, 0.8]), record(1, [0.75, 0.8, 0.79]), record(2, [0.8, 0.85, 0.9, 0.92, 0.94, 0.95])]
+    running = Progress(3, [0.7, 0.8, 0.82, 0.83, 0.84, 0.85])
+    assert median.reason(running, done) is None
+    # (optuna's rule counts only the 0.95 trial at epoch 6, and stops it); a second long one moves the median
+    reason = median.reason(running, done + [record(4, [0.8, 0.85, 0.9, 0.92, 0.94, 0.96])])
+    assert reason == "median pruner at epoch 6: 0.85 against a median of 0.875"
+
+
 def test_hyperband_keeps_the_best_third_of_its_bracket_at_each_rung() -> None:
     space = load_space("exercise3")
     hyperband = Hyperband(space)

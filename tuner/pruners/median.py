@@ -17,7 +17,13 @@ __all__ = ["MedianStop"]
 class MedianStop(Pruner):
     """optuna's MedianPruner rule, over the study's records: after `warmup` epochs, once `startup`
     trials are complete, a trial whose best value so far is worse than the median of the complete
-    trials' values at this epoch stops."""
+    trials' values at this epoch stops.
+
+    Unlike optuna's, a complete trial that ended before this epoch (it drew fewer epochs, or
+    `--patience` ended it) counts with its final value, what it had reached by then. Counting only
+    the trials that trained this long compares a trial at a late epoch with the longest, which
+    are the best (the others were stopped), and stops trials as good as a typical complete one.
+    """
 
     name = "median"
     description = "stop a trial worse than the median of complete trials at the same epoch"
@@ -25,11 +31,15 @@ class MedianStop(Pruner):
     def __init__(self, space: Space, startup: int = 3, warmup: int = 1) -> None:
         super().__init__(space)
         self.startup, self.warmup = startup, warmup
+        self.epochs = space.max_epochs()
 
     def at_epochs(self, values: dict[int, list[float]], record: TrialRecord) -> dict[int, list[float]]:
-        """Add a complete trial's value at each epoch to `values`, each epoch's list kept sorted."""
+        """Add a complete trial's value at each epoch to `values`, each epoch's list kept sorted, and
+        its final value at every later epoch of the space."""
         if record.state == "complete":
-            for epoch, value in enumerate(intermediate_values(self.space, record.history), start=1):
+            trained = intermediate_values(self.space, record.history)
+            for epoch in range(1, max(len(trained), self.epochs) + 1):
+                value = trained[min(epoch, len(trained)) - 1] if trained else math.nan
                 if not math.isnan(value):
                     bisect.insort(values.setdefault(epoch, []), value)
         return values
