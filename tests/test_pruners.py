@@ -116,7 +116,7 @@ def test_median_counts_a_trial_that_ended_early_with_its_final_value() -> None:
     running = Progress(3, [0.7, 0.8, 0.82, 0.83, 0.84, 0.85])
     assert median.reason(running, done) is None
     # (optuna's rule counts only the 0.95 trial at epoch 6, and stops it); a second long one moves the median
-    reason = median.reason(running, done + [record(4, [0.8, 0.85, 0.9, 0.92, 0.94, 0.96])])
+    reason = median.reason(running, [*done, record(4, [0.8, 0.85, 0.9, 0.92, 0.94, 0.96])])
     assert reason == "median pruner at epoch 6: 0.85 against a median of 0.875"
 
 

@@ -19,7 +19,7 @@ from tuner.errors import CnnTuneError
 from tuner.records import TrialRecord, TrialResult
 from tuner.space import Space
 
-__all__ = ["Engine", "EpochHook", "Proposal", "Study", "TrialRunner", "affordable_trials"]
+__all__ = ["Engine", "EpochHook", "Proposal", "Study", "TrialRunner"]
 
 EpochHook = Callable[[int, dict[str, float]], None]
 # (config, seed, on_epoch, say) -> result; the real one is the trainer, tests pass scripted fakes.
@@ -35,18 +35,9 @@ class Study:
     name: str
     seed: int
     trials: int = 12  # the study's target count (TPE's share of random start-up trials follows it)
-    epochs: int | None = None  # the search's budget of training epochs, when it has one
     storage: str | None = None  # an optuna storage URL; None: the engine's own files in `folder`
     sampler_seed: int | None = None  # default: seed; workers each draw their own proposals
     run_record: dict[str, Any] | None = None  # run.json's record, kept with a shared study
-
-
-def affordable_trials(spec: Study) -> int:
-    """How many trials the search can expect to train: its target count, or fewer when its budget
-    of epochs buys fewer trials of the space's most epochs."""
-    if spec.epochs is None:
-        return spec.trials
-    return max(1, min(spec.trials, spec.epochs // max(spec.space.max_epochs(), 1)))
 
 
 @dataclass

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.choices import ALGORITHMS
-from tuner.engines.base import Engine, Proposal, Study, affordable_trials
+from tuner.engines.base import Engine, Proposal, Study
 from tuner.engines.cost_tpe import CostTPESampler
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
 from tuner.engines.optuna_index import HELD, TrialIndex, config_key
@@ -116,9 +116,8 @@ class OptunaEngine(Engine):
             tpe: dict[str, Any] = {
                 "seed": seed,
                 # optuna's default of 10 random start-up trials would outlast a whole search on a
-                # CPU, whose budget trains a handful of CNN trials: a quarter of the trials it can
-                # afford, 2 to 5 (an epoch budget that buys 4 trials spends 2 of them modelling).
-                "n_startup_trials": max(2, min(5, affordable_trials(spec) // 4)),
+                # CPU, whose budget trains a handful of CNN trials; TPE models the space from 5 on.
+                "n_startup_trials": max(3, min(5, spec.trials // 4)),
                 "multivariate": True,
                 "group": True,
                 "constant_liar": True,

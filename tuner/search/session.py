@@ -252,7 +252,6 @@ def run_search(
             name=name,
             seed=settings.seed,
             trials=trials,
-            epochs=settings.budget.epochs,
             storage=settings.storage,
             # Each worker's sampler draws its own proposals; the first keeps the run's seed. Processes
             # joining a database study from several hosts all run the same command: their process ids
