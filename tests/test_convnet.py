@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,22 @@ def test_convnet_runs_on_an_image_folder(tmp_path: Path) -> None:
     trials = pd.read_csv(tmp_path / "runs" / "convnet-optuna-cost-tpe" / "trials.csv")
     assert trials["state"].tolist() == ["complete", "complete"]
     assert trials["conv_layers"].tolist() == [4, 4] and trials["pool_layers"].tolist() == [2, 2]
+
+
+def test_the_photo_chapter_space_trains_on_a_small_folder(tmp_path: Path) -> None:
+    # convnet-224 as it ships, at 64x64 (the chapter's 224x224 costs 12 times as much a pixel block)
+    folder = image_folder(tmp_path / "photos", per_class=8, size=64, rgb=True, split=True)
+    space = tmp_path / "convnet-64.yaml"
+    text = (Path(__file__).parent.parent / "search_spaces" / "convnet-224.yaml").read_text()
+    space.write_text(text.replace("image_size: [224, 224]", "image_size: [64, 64]"))
+    pins = ["--set", "augment_flip=horizontal", "--set", "augment_zoom=0.1"]
+    result = invoke(
+        "run", "--space", str(space), "--dataset", str(folder), "--trials", "1", "--max-epochs", "1",
+        *pins, "--out", str(tmp_path / "runs"), "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    trial = pd.read_csv(tmp_path / "runs" / "convnet-224-optuna-cost-tpe" / "trials.csv").iloc[0]
+    config = json.loads(trial["config"])
+    assert trial["state"] == "complete" and config["augment_flip"] == "horizontal" and config["blocks"] == 4
+    assert (trial["conv_layers"], trial["pool_layers"]) == (8, 4)
+    assert not np.isnan(trial["train_val_gap"])

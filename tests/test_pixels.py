@@ -35,12 +35,11 @@ def test_a_new_run_trains_on_bytes_and_its_saved_model_takes_pixel_values(tmp_pa
 def test_a_run_recorded_before_pixels_resumes_and_reproduces_on_float32(
     tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tuner.data import LEGACY_PIXELS
     from tuner.runs import load_run
     from tuner.search import session
 
     with monkeypatch.context() as old:  # a run made by a cnn-tune that scaled pixels in NumPy
-        old.setattr(session, "recorded_pixels", lambda store: LEGACY_PIXELS)
+        old.setattr(session, "recorded_pipeline", lambda identity: {"pixels": "float32", "images": "memory"})
         assert invoke(*RUN, "--out", str(tmp_path)).exit_code == 0
     folder = tmp_path / "exercise3-optuna-cost-tpe"
     assert "pixels" not in json.loads((folder / "run.json").read_text())["identity"]

@@ -27,6 +27,7 @@ __all__ = [
     "errors",
     "fail",
     "friendly",
+    "no_data_cache",
     "parse_trial",
     "resolve_run",
     "show_table",
@@ -154,6 +155,17 @@ def _usage_line(exc: Exception) -> str:
         shown = ", ".join(sorted(o.strip().strip("'") for o in options.split(",")))
         return f"{flag}: unknown {flag.removeprefix('--')} {value!r}; choose from: {shown}"
     return text
+
+
+NO_DATA_CACHE_HELP = "Decode an image folder into memory instead of mapping its cache (see CNN_TUNE_CACHE)."
+
+
+def no_data_cache(skip: bool) -> None:
+    """`--no-data-cache`: this process and the workers it starts decode image folders into memory."""
+    if skip:
+        import os
+
+        os.environ["CNN_TUNE_CACHE"] = "off"
 
 
 def parse_trial(text: str) -> int | None:

@@ -8,7 +8,19 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from tuner.cli.common import Format, Table, console, errors, friendly, parse_trial, resolve_run, show_table, write
+from tuner.cli.common import (
+    NO_DATA_CACHE_HELP,
+    Format,
+    Table,
+    console,
+    errors,
+    friendly,
+    no_data_cache,
+    parse_trial,
+    resolve_run,
+    show_table,
+    write,
+)
 from tuner.errors import CnnTuneError
 
 __all__ = ["compare", "inspect", "report", "reproduce", "watch"]
@@ -105,12 +117,14 @@ def reproduce(
     full: bool = typer.Option(
         False, "--full", help="Train a pruned trial on to its full budget (the stop rule still ends it)."
     ),
+    skip_cache: bool = typer.Option(False, "--no-data-cache", help=NO_DATA_CACHE_HELP),
 ) -> None:
     """Retrain a trial from the run's record alone and save its model; exit 0 when it gets the recorded
     numbers, 1 when not."""
     from tuner.runs.reproduce import TOLERANCE
     from tuner.runs.reproduce import reproduce as retrain
 
+    no_data_cache(skip_cache)
     number = parse_trial(trial)
     outcome = retrain(resolve_run(run_ref), number, full=full)
     for warning in outcome.warnings:
@@ -137,6 +151,7 @@ def inspect(
     images: str = typer.Option("0,23,28", "--images", help="Test images, by index (the course's: three shoes)."),
     filter_index: int = typer.Option(1, "--filter", help="Which filter of each layer to show."),
     output: Path | None = typer.Option(None, "--output", "-o", help="PNG to write (default: in the run folder)."),
+    skip_cache: bool = typer.Option(False, "--no-data-cache", help=NO_DATA_CACHE_HELP),
 ) -> None:
     """The course's convolution visualisation: each conv and pool layer's output, per image, for one filter."""
     from tuner.runs.feature_maps import feature_maps, save_feature_maps
@@ -147,6 +162,7 @@ def inspect(
         raise CnnTuneError(f"give test image numbers such as 0,23,28, got {images!r}", field="images") from None
     if not chosen:
         raise CnnTuneError("give at least one test image number, such as 0,23,28", field="images")
+    no_data_cache(skip_cache)
     result = resolve_run(run_ref)
     number = result.trial_number(parse_trial(trial))  # an unknown trial is bad input, before any training
     maps = feature_maps(result, number, chosen, filter_index)

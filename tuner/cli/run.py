@@ -12,7 +12,16 @@ import yaml
 from rich.markup import escape
 
 from tuner.choices import ALGORITHMS, PRUNER_NAMES
-from tuner.cli.common import Algorithm, EngineName, console, errors, friendly, show_table
+from tuner.cli.common import (
+    NO_DATA_CACHE_HELP,
+    Algorithm,
+    EngineName,
+    console,
+    errors,
+    friendly,
+    no_data_cache,
+    show_table,
+)
 from tuner.errors import CnnTuneError, raise_terminated
 
 __all__ = ["parse_gpus", "parse_pins", "run"]
@@ -120,6 +129,7 @@ def run(
     no_start: bool = typer.Option(
         False, "--no-start", help="Skip the space's start configurations (search.start): the sampler picks every trial."
     ),
+    skip_cache: bool = typer.Option(False, "--no-data-cache", help=NO_DATA_CACHE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display and no leaderboard."),
 ) -> None:
     """Search a space; running the same command again resumes the run."""
@@ -128,6 +138,7 @@ def run(
     from tuner.search import Budget, SearchSettings, TrainingOptions, run_search
     from tuner.training.backend import default_backend
 
+    no_data_cache(skip_cache)
     settings = SearchSettings(
         space=space,
         dataset=dataset,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,15 @@ from tuner.data.formats import RawData
 from tuner.data.split import stratified_split
 from tuner.errors import CnnTuneError
 
-__all__ = ["IMAGE_SUFFIXES", "fit_images", "read_csv", "read_image_folder"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "FolderListing",
+    "fit_images",
+    "list_image_folder",
+    "read_csv",
+    "read_image",
+    "split_rows",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # With no test split of its own, this share of each class is held out as the test set (fixed seed).
@@ -23,7 +33,8 @@ def _hold_out_test(x: np.ndarray, y: np.ndarray) -> RawData:
     return x[train], y[train], x[test], y[test]
 
 
-def _read_image(path: Path, color: str, size: tuple[int, int] | None) -> np.ndarray:
+def read_image(path: Path, color: str, size: tuple[int, int] | None) -> np.ndarray:
+    """One image file as uint8 pixels (H, W) or (H, W, 3), in `color`, resized to `size` when given."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -36,32 +47,28 @@ def _read_image(path: Path, color: str, size: tuple[int, int] | None) -> np.ndar
         raise CnnTuneError(f"{path}: cannot read the image ({exc}); remove or replace it") from None
 
 
-def _read_classes(
-    folder: Path, classes: list[str], color: str, size: tuple[int, int] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = [], []
-    first: tuple[Path, tuple[int, ...]] | None = None
-    for label, name in enumerate(classes):
-        files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
+@dataclass(frozen=True)
+class FolderListing:
+    """An image folder's files, found without decoding any: the class names (sorted folder names),
+    the training files and labels, and the test files and labels (None: the folder has no test split)."""
+
+    folder: Path
+    classes: tuple[str, ...]
+    train: tuple[tuple[Path, int], ...]
+    test: tuple[tuple[Path, int], ...] | None
+
+
+def _class_files(folder: Path, classes: Sequence[str], names: Sequence[str]) -> list[tuple[Path, int]]:
+    files: list[tuple[Path, int]] = []
+    for name in names:
+        found = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
             raise CnnTuneError(f"{folder / name}: no images ({', '.join(IMAGE_SUFFIXES)}) in this class folder")
-        for path in files:
-            array = _read_image(path, color, size)
-            if first is None:
-                first = (path, array.shape)
-            elif array.shape != first[1]:
-                raise CnnTuneError(
-                    f"{path}: the image is {array.shape[1]}x{array.shape[0]} but {first[0].name} is "
-                    f"{first[1][1]}x{first[1][0]}; set data.image_size in the space to resize them"
-                )
-            images.append(array)
-            labels.append(label)
-    return np.stack(images), np.asarray(labels, dtype=np.int32)
+        files.extend((path, classes.index(name)) for path in found)
+    return files
 
 
-def read_image_folder(
-    folder: Path, color: str = "grayscale", size: tuple[int, int] | None = None
-) -> tuple[RawData, tuple[str, ...]]:
+def list_image_folder(folder: Path) -> FolderListing:
     """Class sub-folders of images, optionally inside train/ and test/ (or val/); class names from the folders."""
     train_dir = folder / "train" if (folder / "train").is_dir() else folder
     test_dir = (
@@ -73,18 +80,23 @@ def read_image_folder(
             f"{train_dir}: an image-folder dataset needs at least two class sub-folders, found {len(classes)}"
             + (f" ({classes[0]})" if classes else "")
         )
-    x, y = _read_classes(train_dir, classes, color, size)
+    train = _class_files(train_dir, classes, classes)
     if test_dir is None:
-        return _hold_out_test(x, y), tuple(classes)
+        return FolderListing(folder, tuple(classes), tuple(train), None)
     unknown = sorted(p.name for p in test_dir.iterdir() if p.is_dir() and p.name not in classes)
     if unknown:
         raise CnnTuneError(f"{test_dir / unknown[0]}: a test class that the training folder does not have")
     present = [c for c in classes if (test_dir / c).is_dir()]
-    x_test, y_local = _read_classes(test_dir, present, color, size)
-    y_test = np.asarray([classes.index(present[i]) for i in y_local], dtype=np.int32)
-    if x_test.shape[1:] != x.shape[1:]:
-        raise CnnTuneError(f"{test_dir}: test images are {x_test.shape[1:]} but training images {x.shape[1:]}")
-    return (x, y, x_test, y_test), tuple(classes)
+    return FolderListing(folder, tuple(classes), tuple(train), tuple(_class_files(test_dir, classes, present)))
+
+
+def split_rows(listing: FolderListing, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test rows of the labels `y` of all the listing's files (training files
+    first): its test folder's files, or with none a share of each class held out (fixed seed)."""
+    if listing.test is None:
+        return stratified_split(y, TEST_SHARE, seed=0)
+    n = len(listing.train)
+    return np.arange(n), np.arange(n, len(y))
 
 
 def _read_pixels(path: Path) -> tuple[np.ndarray, np.ndarray]:

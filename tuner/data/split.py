@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["fingerprint", "stratified_split", "stratified_subset"]
+__all__ = ["fingerprint", "fingerprint_rows", "stratified_split", "stratified_subset"]
 
 
 def stratified_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -37,5 +37,16 @@ def fingerprint(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for a in arrays:
         digest.update(str((a.shape, a.dtype.str)).encode())
-        digest.update(np.ascontiguousarray(a).tobytes())
+        digest.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
+    return digest.hexdigest()[:16]
+
+
+def fingerprint_rows(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, block: int = 1024) -> str:
+    """`fingerprint(x[train], y[train], x[test], y[test])`, reading `block` rows at a time instead of
+    copying the splits (x may be a memory-mapped file larger than memory)."""
+    digest = hashlib.sha256()
+    for a, rows in ((x, train), (y, train), (x, test), (y, test)):
+        digest.update(str(((len(rows), *a.shape[1:]), a.dtype.str)).encode())
+        for start in range(0, len(rows), block):
+            digest.update(np.ascontiguousarray(a[rows[start : start + block]]).reshape(-1).view(np.uint8).data)
     return digest.hexdigest()[:16]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.data import LEGACY_PIXELS, NAMED, Dataset, load_dataset
+from tuner.data import NAMED, Dataset, load_dataset, recorded_pipeline
 from tuner.errors import CnnTuneError
 from tuner.reports import RunSummary, leaderboard, summarize
 from tuner.runs.store import RunStore
@@ -47,8 +47,8 @@ class Run:
         spec = data.get("spec") or (
             data["name"] if data.get("name") in NAMED else str(data.get("source", "")).split(" (")[0]
         )
-        pixels = self.record.get("identity", {}).get("pixels", LEGACY_PIXELS)
-        return load_dataset(spec, train_limit=data.get("train_limit"), pixels=pixels, **self.space.data_options())
+        pipeline = recorded_pipeline(self.record.get("identity", {}))
+        return load_dataset(spec, train_limit=data.get("train_limit"), **pipeline, **self.space.data_options())
 
     @cached_property
     def trials(self) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tuner.data import LEGACY_PIXELS, PIXELS, Dataset, load_dataset
+from tuner.data import Dataset, load_dataset, pipeline_identity, recorded_pipeline
 from tuner.engines import Engine, Study, TrialRunner, get_engine
 from tuner.errors import CnnTuneError, Terminated, raise_terminated
 from tuner.pruners import Pruner, make_pruner
@@ -113,12 +113,6 @@ def legacy_values(store: RunStore) -> bool:
     return store.exists() and store.recorded_identity().get("values") != VALUES
 
 
-def recorded_pixels(store: RunStore) -> str:
-    """How the run in `store` holds its images (PIXELS for a new run; runs recorded before
-    "pixels" was trained on float32 images, and resume and reproduce so)."""
-    return str(store.recorded_identity().get("pixels", LEGACY_PIXELS)) if store.exists() else PIXELS
-
-
 def kept_epochs(options: TrainingOptions, space: Space, store: RunStore) -> TrainingOptions:
     """`options` with the epoch a trial keeps decided: on a validation objective its best epoch,
     ending `patience` epochs past it (PATIENCE unless asked); on a threshold objective the last, where
@@ -193,9 +187,9 @@ def run_search(
         os.environ.update(placements[0].env)
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
     store = RunStore(Path(settings.out).expanduser() / name)
-    pixels = recorded_pixels(store)
+    pipeline = recorded_pipeline(store.recorded_identity() if store.exists() else None)
     spec = settings.dataset or space.dataset
-    dataset = load_dataset(spec, train_limit=settings.train_limit, pixels=pixels, **space.data_options())
+    dataset = load_dataset(spec, train_limit=settings.train_limit, **pipeline, **space.data_options())
     space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
     legacy = legacy_values(store)
     space = space.with_legacy_values(legacy)
@@ -215,8 +209,7 @@ def run_search(
         **({"backend": settings.training.backend} if settings.training.backend != "tensorflow" else {}),
         # Resumed with other kernels, a run could not say which trials `reproduce` can match.
         **({"deterministic": False} if not kernels else {}),
-        # How pixels reach the model moves the last bits of a trial's numbers.
-        **({"pixels": pixels} if pixels != LEGACY_PIXELS else {}),
+        **pipeline_identity(dataset, pipeline),
         # What a trial keeps decides its numbers; runs made before it was recorded kept the last epoch.
         **({"keep": {"best": training.keep_best, "patience": training.patience}} if training.keep_best else {}),
     }

@@ -17,6 +17,7 @@ from tuner.errors import StopTrial, TrialFailed
 from tuner.records import TrialResult
 from tuner.space.rules import Constraint, StopRule
 from tuner.training.backend import clear_memory, keras, trial_error
+from tuner.training.batches import fit_inputs, test_inputs
 from tuner.training.callbacks import BestEpoch, EpochMonitor, ThresholdStop
 from tuner.training.model import build_model, check_model
 from tuner.training.options import TrainingOptions
@@ -116,22 +117,19 @@ def train_trial(
         counts = check_model(model, constraints, epochs)
         result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
         result.param_count = counts["params"]
-        # The arrays loaded once per process go to Keras as they are, the way a plain `model.fit`
-        # script feeds them: Keras batches them from memory, shuffled by the seed above; bytes are
-        # scaled on the device, by the model's first layer.
+        # Arrays loaded once per process go to Keras as they are, the way a plain `model.fit` script
+        # feeds them: Keras batches them from memory, shuffled by the seed above; an image folder's
+        # rows are gathered a batch at a time from its cache file. Bytes are scaled on the device,
+        # by the model's first layer.
         model.fit(
-            dataset.x_train,
-            dataset.y_train,
-            batch_size=batch_size,
-            validation_data=(dataset.x_val, dataset.y_val),
+            **fit_inputs(dataset, batch_size, seed),
             epochs=epochs,
             # The best epoch is noted before the monitor, whose pruners may end the trial after it.
             callbacks=[*_annealing(config), *(c for c in (threshold, best, monitor) if c is not None)],
-            shuffle=True,
             verbose=0,
         )
         _finish(result, monitor, threshold, stop, kept())
-        scores = model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0, return_dict=True)
+        scores = model.evaluate(**test_inputs(dataset), verbose=0, return_dict=True)
         result.test_accuracy = float(scores["accuracy"])
         result.test_loss = float(scores["loss"])
         if save_to is not None:

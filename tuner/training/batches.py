@@ -1,0 +1,76 @@
+"""Batches of `Rows` for Keras: each batch gathered from the (memory-mapped) images when it is
+needed, in an order drawn from the trial's seed, with the next batches read ahead on threads.
+
+A dataset that does not fit in memory trains this way too: only the batches in flight are held,
+and the operating system pages the cache file in and out. Every worker that maps the same cache
+file shares one copy of it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tuner.data import Dataset, Rows
+from tuner.training.backend import keras
+
+__all__ = ["READ_AHEAD", "Batches", "fit_inputs", "test_inputs"]
+
+READ_AHEAD = 8  # batches gathered ahead of the step that needs them
+
+
+class Batches(keras.utils.PyDataset):  # type: ignore[misc]
+    """`(x, y)` in batches of `batch_size`; with `seed`, a new permutation each epoch (epoch k's
+    drawn from (seed, k), so a trial reproduces), else in order."""
+
+    def __init__(self, x: Rows, y: np.ndarray, batch_size: int, seed: int | None = None) -> None:
+        super().__init__(workers=2, use_multiprocessing=False, max_queue_size=READ_AHEAD)
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.epoch = 0
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        if self.seed is None:
+            return np.arange(len(self.y))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.y))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        return self.x[rows], self.y[rows]
+
+    def on_epoch_end(self) -> None:
+        # Keras calls this after its read-ahead threads have stopped, so no batch of the next epoch
+        # is gathered in the old order.
+        self.epoch += 1
+        self.order = self._order()
+
+
+def fit_inputs(dataset: Dataset, batch_size: int, seed: int) -> dict[str, Any]:
+    """What `model.fit` takes for `dataset`'s training and validation images: arrays (Keras
+    batches and shuffles them), or `Batches` of `Rows`."""
+    if not isinstance(dataset.x_train, Rows):
+        return {
+            "x": dataset.x_train,
+            "y": dataset.y_train,
+            "batch_size": batch_size,
+            "validation_data": (dataset.x_val, dataset.y_val),
+            "shuffle": True,
+        }
+    assert isinstance(dataset.x_val, Rows)
+    return {
+        "x": Batches(dataset.x_train, dataset.y_train, batch_size, seed),
+        "validation_data": Batches(dataset.x_val, dataset.y_val, batch_size),
+        "shuffle": False,
+    }
+
+
+def test_inputs(dataset: Dataset) -> dict[str, Any]:
+    """What `model.evaluate` takes for `dataset`'s test images."""
+    if not isinstance(dataset.x_test, Rows):
+        return {"x": dataset.x_test, "y": dataset.y_test, "batch_size": 1024}
+    return {"x": Batches(dataset.x_test, dataset.y_test, 1024)}
