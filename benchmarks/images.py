@@ -11,8 +11,8 @@ measurement cost the machine. Measured:
 
 - loading a folder (`load_dataset`, the space's 224x224 RGB): the earlier commit's code, this
   code's first load (an empty cache: decoding into it) and a later one (the cache mapped);
-- a one-trial, one-epoch `run` of a small convnet (`--train-limit 40`, as in issue 34) on the folder
-  and on a 60-image one, and the same with `--workers 2` (two trials, one per worker);
+- a two-trial, one-epoch `run` of a small convnet (`--train-limit 40`, as in issue 34) on the folder
+  and on a 60-image one, and the same with `--workers 2` (four trials);
 - the largest folder with `--workers 2` (this code only: the earlier code holds float32 copies);
 - the photo chapter's model (`convnet-224`) on this CPU: one epoch of the 60-image folder, its
   seconds per training image times 4,800 for the chapter's epoch.
@@ -156,7 +156,7 @@ def run_command(space: Path, folder: Path, out: Path, workers: int, extra: tuple
     shutil.rmtree(out, ignore_errors=True)
     return [
         sys.executable, "-m", "tuner", "run", "--space", str(space), "--dataset", str(folder),
-        "--trials", str(workers), "--max-epochs", "1", "--train-limit", "40", "--workers", str(workers),
+        "--trials", str(2 * workers), "--max-epochs", "1", "--train-limit", "40", "--workers", str(workers),
         "--out", str(out), "-q", *extra,
     ]  # fmt: skip
 
