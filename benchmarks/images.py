@@ -4,10 +4,11 @@ tree's code (the decode-once cache, a batch at a time) against an earlier commit
     python benchmarks/images.py [--sizes 6000 20000] [--old 5d3b49e] [--root ~/.cache/cnn-tune/bench-images]
         [--out reports/images.md]
 
-generates the folders once (10 classes, a sixth of each in test/), then runs each measurement in a
-fresh process and samples the proportional set size (PSS: a page shared by two processes counts
-half in each) of that process and all its children every 50 ms; the peak of their sum is what the
-measurement cost the machine. Measured:
+generates the folders once (10 classes, a sixth of each in test/), then runs each measurement alone
+in a fresh memory cgroup after dropping the page cache, and reads the cgroup's peak usage: every
+page its processes held, a page two workers share counted once, the files they read included (the
+PNGs, the cache file). It needs root and cgroup v1's memory controller (as on this machine); a
+sampler of /proc missed the peaks, stalled while the process mapped memory. Measured:
 
 - loading a folder (`load_dataset`, the space's 224x224 RGB): the earlier commit's code, this
   code's first load (an empty cache: decoding into it) and a later one (the cache mapped);
@@ -30,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -93,54 +93,40 @@ def make_folder(root: Path, count: int) -> Path:
     return folder
 
 
-def _tree(pid: int) -> list[int]:
-    pids, i = [pid], 0
-    while i < len(pids):
-        try:
-            for task in Path(f"/proc/{pids[i]}/task").iterdir():
-                pids += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-        i += 1
-    return pids
-
-
-def _pss(pid: int) -> int:
-    total = 0
-    for p in _tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
+CGROUP = Path("/sys/fs/cgroup/memory")  # cgroup v1's memory controller (root only)
 
 
 @dataclass
 class Measured:
     seconds: float
-    peak_gb: float
+    peak_gb: float  # the cgroup's peak: every page its processes used, shared ones once, page cache too
+    rss_gb: float  # the largest resident set of the command's own process
     code: int
     tail: str
 
 
 def measure(argv: list[str], env: dict[str, str]) -> Measured:
-    """Run `argv`, sampling the PSS of it and its children; the wall time and the peak of the sum."""
-    start = time.monotonic()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = [0]
-
-    def sample() -> None:
-        while process.poll() is None:
-            peak[0] = max(peak[0], _pss(process.pid))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    output, _ = process.communicate()
-    sampler.join()
-    return Measured(time.monotonic() - start, peak[0] / 1e9, process.returncode, output.strip()[-300:])
+    """Run `argv` alone in a new memory cgroup, after dropping the page cache (so the files it reads
+    count for it): the wall time, the cgroup's peak usage and the process's own peak RSS."""
+    subprocess.run(["sync"], check=False)
+    Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    group = CGROUP / f"cnn-tune-bench-{os.getpid()}"
+    group.mkdir()
+    try:
+        start = time.monotonic()
+        wrapped = ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "measured", *argv]
+        process = subprocess.Popen(wrapped, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert process.stdout is not None
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - start
+        peak = int((group / "memory.max_usage_in_bytes").read_text())
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():
+            (CGROUP / "cgroup.procs").write_text(pid)
+        group.rmdir()
+    return Measured(seconds, peak / 1e9, usage.ru_maxrss * 1024 / 1e9, process.returncode, output.strip()[-300:])
 
 
 def load_command(folder: Path) -> list[str]:
@@ -183,7 +169,9 @@ def main() -> None:
 
     def note(what: str, code: str, m: Measured) -> None:
         rows.append((what, code, m))
-        print(f"{what:<46} {code:<8} {m.seconds:7.1f} s {m.peak_gb:6.2f} GB  exit {m.code}", flush=True)
+        print(
+            f"{what:<46} {code:<8} {m.seconds:7.1f} s {m.peak_gb:6.2f} GB {m.rss_gb:6.2f} GB  exit {m.code}", flush=True
+        )
         if m.code != 0:
             print(f"   {m.tail}", flush=True)
 
@@ -234,12 +222,16 @@ def write_report(path: Path, rows: list[tuple[str, str, Measured]], old: str, ep
         "# Image folders at 224x224: load time and peak memory",
         "",
         f"`python benchmarks/images.py`, {time.strftime('%Y-%m-%d')}, commit {commit.stdout.strip()} against {old}, "
-        f"{os.cpu_count()} cores. Peak memory is the largest sum of PSS (shared pages counted once) over the "
-        "process and its children, sampled every 50 ms.",
+        f"{os.cpu_count()} cores. Peak GB: the peak of a memory cgroup holding only the command, the page "
+        "cache dropped before it: every page of its processes (workers' shared pages once), the files read "
+        "included. RSS GB: the command's own process's peak resident set (its workers not counted).",
         "",
-        "| measurement | code | seconds | peak GB | exit |",
-        "|---|---|---|---|---|",
-        *(f"| {what} | {code} | {m.seconds:.1f} | {m.peak_gb:.2f} | {m.code} |" for what, code, m in rows),
+        "| measurement | code | seconds | peak GB | RSS GB | exit |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {what} | {code} | {m.seconds:.1f} | {m.peak_gb:.2f} | {m.rss_gb:.2f} | {m.code} |"
+            for what, code, m in rows
+        ),
     ]
     if epoch is not None:
         seconds, trained = epoch
