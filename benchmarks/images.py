@@ -52,7 +52,7 @@ params:
   filters: 8
   head: gap
   dense_layers: 0
-  learning_rate: 0.001
+  learning_rate: {float: [0.0005, 0.005], log: true}
   batch_size: 32
   epochs: 1
 objective: val_accuracy
@@ -105,9 +105,10 @@ class Measured:
     tail: str
 
 
-def measure(argv: list[str], env: dict[str, str]) -> Measured:
+def measure(argv: list[str], env: dict[str, str], cwd: Path) -> Measured:
     """Run `argv` alone in a new memory cgroup, after dropping the page cache (so the files it reads
-    count for it): the wall time, the cgroup's peak usage and the process's own peak RSS."""
+    count for it): the wall time, the cgroup's peak usage and the process's own peak RSS. It runs in
+    `cwd`, outside either tree: Python puts the working folder first on the module path."""
     subprocess.run(["sync"], check=False)
     Path("/proc/sys/vm/drop_caches").write_text("1\n")
     group = CGROUP / f"cnn-tune-bench-{os.getpid()}"
@@ -115,7 +116,9 @@ def measure(argv: list[str], env: dict[str, str]) -> Measured:
     try:
         start = time.monotonic()
         wrapped = ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "measured", *argv]
-        process = subprocess.Popen(wrapped, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            wrapped, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert process.stdout is not None
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
@@ -167,13 +170,21 @@ def main() -> None:
     old_env = base | {"PYTHONPATH": str(old_tree)}
     rows: list[tuple[str, str, Measured]] = []
 
-    def note(what: str, code: str, m: Measured) -> None:
+    def tree_of(env: dict[str, str]) -> str:
+        found = measure([sys.executable, "-c", "import tuner; print(tuner.__file__)"], env, scratch)
+        return found.tail
+
+    for env, tree in ((old_env, old_tree), (new_env, TREE)):
+        assert tree_of(env).startswith(str(tree)), f"the measured code is not {tree}'s"
+
+    def note(what: str, code: str, argv: list[str], env: dict[str, str]) -> Measured:
+        m = measure(argv, env, scratch)
         rows.append((what, code, m))
-        print(
-            f"{what:<46} {code:<8} {m.seconds:7.1f} s {m.peak_gb:6.2f} GB {m.rss_gb:6.2f} GB  exit {m.code}", flush=True
-        )
+        print(f"{what:<46} {code:<8} {m.seconds:7.1f} s {m.peak_gb:6.2f} GB, RSS {m.rss_gb:5.2f} GB, exit {m.code}")
         if m.code != 0:
-            print(f"   {m.tail}", flush=True)
+            print(f"   {m.tail}")
+        sys.stdout.flush()
+        return m
 
     try:
         small = make_folder(root, 60)
@@ -182,25 +193,24 @@ def main() -> None:
         print(f"folders in {root}; old code {options.old}; new code {TREE}", flush=True)
         for n, folder in folders.items():
             if n == first:
-                note(f"load {n:,} images", options.old, measure(load_command(folder), old_env))
+                note(f"load {n:,} images", options.old, load_command(folder), old_env)
             shutil.rmtree(cache, ignore_errors=True)
-            note(f"load {n:,} images, first (decode into the cache)", "new", measure(load_command(folder), new_env))
-            note(f"load {n:,} images, again (cache mapped)", "new", measure(load_command(folder), new_env))
+            note(f"load {n:,} images, first (decode into the cache)", "new", load_command(folder), new_env)
+            note(f"load {n:,} images, again (cache mapped)", "new", load_command(folder), new_env)
         runs = scratch / "runs"
         folder = folders[first]
         for label, env in ((options.old, old_env), ("new", new_env)):
-            note("run, 60 images, 1 worker", label, measure(run_command(space, small, runs, 1), env))
-            note(f"run, {first:,} images, 1 worker", label, measure(run_command(space, folder, runs, 1), env))
-            note(f"run, {first:,} images, 2 workers", label, measure(run_command(space, folder, runs, 2), env))
+            note("run, 60 images, 1 worker", label, run_command(space, small, runs, 1), env)
+            note(f"run, {first:,} images, 1 worker", label, run_command(space, folder, runs, 1), env)
+            note(f"run, {first:,} images, 2 workers", label, run_command(space, folder, runs, 2), env)
         for n in options.sizes[1:]:
-            note(f"run, {n:,} images, 2 workers", "new", measure(run_command(space, folders[n], runs, 2), new_env))
+            note(f"run, {n:,} images, 2 workers", "new", run_command(space, folders[n], runs, 2), new_env)
         # the chapter's model on the 60-image folder: its test set is small, the epoch is what is timed
         chapter = run_command(
             TREE / "search_spaces" / "convnet-224.yaml", small, runs, 1,
             ("--set", "learning_rate=0.001", "--set", "lr_patience=2"),
         )  # fmt: skip
-        m = measure(chapter, new_env)
-        note("convnet-224, one epoch of the 60-image folder", "new", m)
+        note("convnet-224, one epoch of the 60-image folder", "new", chapter, new_env)
         run_folder = runs / "convnet-224-optuna-cost-tpe"
         epoch = None
         if (run_folder / "history.csv").exists():
