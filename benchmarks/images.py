@@ -105,12 +105,14 @@ class Measured:
     tail: str
 
 
-def measure(argv: list[str], env: dict[str, str], cwd: Path) -> Measured:
+def measure(argv: list[str], env: dict[str, str], cwd: Path, cold: bool = True) -> Measured:
     """Run `argv` alone in a new memory cgroup, after dropping the page cache (so the files it reads
-    count for it): the wall time, the cgroup's peak usage and the process's own peak RSS. It runs in
+    count for it; not when `cold` is false): the wall time, the cgroup's peak usage and the process's
+    own peak RSS. It runs in
     `cwd`, outside either tree: Python puts the working folder first on the module path."""
-    subprocess.run(["sync"], check=False)
-    Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    if cold:
+        subprocess.run(["sync"], check=False)
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
     group = CGROUP / f"cnn-tune-bench-{os.getpid()}"
     group.mkdir()
     try:
@@ -177,8 +179,8 @@ def main() -> None:
     for env, tree in ((old_env, old_tree), (new_env, TREE)):
         assert tree_of(env).startswith(str(tree)), f"the measured code is not {tree}'s"
 
-    def note(what: str, code: str, argv: list[str], env: dict[str, str]) -> Measured:
-        m = measure(argv, env, scratch)
+    def note(what: str, code: str, argv: list[str], env: dict[str, str], cold: bool = True) -> Measured:
+        m = measure(argv, env, scratch, cold)
         rows.append((what, code, m))
         print(f"{what:<46} {code:<8} {m.seconds:7.1f} s {m.peak_gb:6.2f} GB, RSS {m.rss_gb:5.2f} GB, exit {m.code}")
         if m.code != 0:
@@ -197,6 +199,7 @@ def main() -> None:
             shutil.rmtree(cache, ignore_errors=True)
             note(f"load {n:,} images, first (decode into the cache)", "new", load_command(folder), new_env)
             note(f"load {n:,} images, again (cache mapped)", "new", load_command(folder), new_env)
+            note(f"load {n:,} images, again (page cache warm)", "new", load_command(folder), new_env, cold=False)
         runs = scratch / "runs"
         folder = folders[first]
         for label, env in ((options.old, old_env), ("new", new_env)):

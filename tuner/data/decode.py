@@ -3,12 +3,13 @@ than a couple of seconds on one, with a progress bar on a terminal."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = ["decode_files", "image_shape"]
 SERIAL_SECONDS = 2.0  # decoding expected to take longer than this on one core goes to every core
 SAMPLE = 16  # files decoded first, on one core, to learn the shape and time an image
 BAR_AFTER = 1.0  # a progress bar appears once decoding has taken this long
+CHUNK_BYTES = 32 << 20  # the most decoded pixels one worker hands back at a time
 
 
 def _same_shape(path: Path, array: np.ndarray, first: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -100,21 +102,29 @@ def decode_files(
                 if i % 64 == 0:
                     bar.advance(i)
         elif rest:
-            chunk = max(16, rest // (workers * 8))
-            starts = range(len(sample), len(paths), chunk)
+            # Chunks of at most CHUNK_BYTES decoded: a chunk waits in memory until it is copied into
+            # `target`, and at most a few per worker are in flight.
+            chunk = max(1, min(rest // (workers * 8) or 1, CHUNK_BYTES // max(sample[0].nbytes, 1)))
+            starts = iter(range(len(sample), len(paths), chunk))
             done = len(sample)
             # spawn, not fork: the process may hold TensorFlow's threads, which a fork would copy half-way.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {
-                    pool.submit(_decode_chunk, paths[s : s + chunk], color, size, paths[0], shape[1:]): s
-                    for s in starts
-                }
-                for future in as_completed(futures):
-                    block = future.result()
-                    s = futures[future]
-                    target[s : s + len(block)] = block
-                    done += len(block)
+
+                def submit(s: int) -> Future[np.ndarray]:
+                    return pool.submit(_decode_chunk, paths[s : s + chunk], color, size, paths[0], shape[1:])
+
+                running = {submit(s): s for s in itertools.islice(starts, 2 * workers)}
+                while running:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        s = running.pop(future)
+                        block = future.result()
+                        target[s : s + len(block)] = block
+                        done += len(block)
+                        del block, future
+                        for following in itertools.islice(starts, 1):
+                            running[submit(following)] = following
                     bar.advance(done)
     finally:
         bar.close()

@@ -16,7 +16,7 @@ import numpy as np
 from tuner.data import Dataset, Rows
 from tuner.training.backend import keras
 
-__all__ = ["READ_AHEAD", "Batches", "fit_inputs", "test_inputs"]
+__all__ = ["READ_AHEAD", "TEST_PIXELS", "Batches", "fit_inputs", "test_batch", "test_inputs"]
 
 READ_AHEAD = 8  # batches gathered ahead of the step that needs them
 
@@ -69,8 +69,19 @@ def fit_inputs(dataset: Dataset, batch_size: int, seed: int) -> dict[str, Any]:
     }
 
 
-def test_inputs(dataset: Dataset) -> dict[str, Any]:
+TEST_PIXELS = 1 << 20  # a test batch holds about this many pixels: 1,024 images of 32x32, 20 of 224x224
+
+
+def test_batch(dataset: Dataset, batch_size: int) -> int:
+    """The test set's batch: up to 1,024 images, fewer of larger ones (the activations of 1,024
+    224x224 images through a convnet's first block alone take gigabytes), never fewer than training's."""
+    height, width = dataset.input_shape[:2]
+    return max(batch_size, min(1024, TEST_PIXELS // (height * width)))
+
+
+def test_inputs(dataset: Dataset, batch_size: int) -> dict[str, Any]:
     """What `model.evaluate` takes for `dataset`'s test images."""
+    batch = test_batch(dataset, batch_size)
     if not isinstance(dataset.x_test, Rows):
-        return {"x": dataset.x_test, "y": dataset.y_test, "batch_size": 1024}
-    return {"x": Batches(dataset.x_test, dataset.y_test, 1024)}
+        return {"x": dataset.x_test, "y": dataset.y_test, "batch_size": batch}
+    return {"x": Batches(dataset.x_test, dataset.y_test, batch)}

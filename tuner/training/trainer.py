@@ -129,7 +129,7 @@ def train_trial(
             verbose=0,
         )
         _finish(result, monitor, threshold, stop, kept())
-        scores = model.evaluate(**test_inputs(dataset), verbose=0, return_dict=True)
+        scores = model.evaluate(**test_inputs(dataset, batch_size), verbose=0, return_dict=True)
         result.test_accuracy = float(scores["accuracy"])
         result.test_loss = float(scores["loss"])
         if save_to is not None:
