@@ -169,6 +169,8 @@ def test_a_run_on_a_folder_reproduces_and_one_recorded_before_trains_from_memory
     assert identity["images"] == "batched" and identity["pixels"] == "uint8"
     reproduced = invoke("reproduce", str(run))
     assert "reproduced: every figure within 1e-06 of the record" in reproduced.output, reproduced.output
+    inspected = invoke("inspect", str(run), "--images", "0,5", "--output", str(tmp_path / "maps.png"))
+    assert inspected.exit_code == 0 and (tmp_path / "maps.png").stat().st_size > 0, inspected.output
 
     from tuner.search import session
 
