@@ -22,8 +22,9 @@ READ_AHEAD = 8  # batches gathered ahead of the step that needs them
 
 
 class Batches(keras.utils.PyDataset):  # type: ignore[misc]
-    """`(x, y)` in batches of `batch_size`; with `seed`, a new permutation each epoch (epoch k's
-    drawn from (seed, k), so a trial reproduces), else in order."""
+    """`(x, y)` in batches of `batch_size` (the first one shorter when they do not divide evenly);
+    with `seed`, a new permutation each epoch (epoch k's drawn from (seed, k), so a trial
+    reproduces), else in order."""
 
     def __init__(self, x: Rows, y: np.ndarray, batch_size: int, seed: int | None = None) -> None:
         super().__init__(workers=2, use_multiprocessing=False, max_queue_size=READ_AHEAD)
@@ -40,7 +41,11 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         return math.ceil(len(self.y) / self.batch_size)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+        # The short batch comes first: Keras takes the TensorFlow signature from the first two
+        # batches, and two full ones would fix the batch size and trace the step again for it.
+        first = len(self.y) - (len(self) - 1) * self.batch_size
+        start = 0 if i == 0 else first + (i - 1) * self.batch_size
+        rows = self.order[start : first if i == 0 else start + self.batch_size]
         return self.x[rows], self.y[rows]
 
     def on_epoch_end(self) -> None:
