@@ -2,7 +2,7 @@
 tree's code (the decode-once cache, a batch at a time) against an earlier commit's, side by side.
 
     python benchmarks/images.py [--sizes 6000 20000] [--old 5d3b49e] [--root ~/.cache/cnn-tune/bench-images]
-        [--out reports/images.md]
+        [--out reports/images.md] [--loads-only]
 
 generates the folders once (10 classes, a sixth of each in test/), then runs each measurement alone
 in a fresh memory cgroup after dropping the page cache, and reads the cgroup's peak usage: every
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--old", default="5d3b49e", help="the earlier commit to compare with")
     parser.add_argument("--root", type=Path, default=Path.home() / ".cache" / "cnn-tune" / "bench-images")
     parser.add_argument("--out", type=Path, default=Path("reports/images.md"))
+    parser.add_argument("--loads-only", action="store_true", help="measure the loads, not the runs")
     options = parser.parse_args()
     root = options.root.expanduser()
     scratch = Path(tempfile.mkdtemp(prefix="cnn-tune-images-"))
@@ -202,6 +203,9 @@ def main() -> None:
             note(f"load {n:,} images, again (page cache warm)", "new", load_command(folder), new_env, cold=False)
         runs = scratch / "runs"
         folder = folders[first]
+        if options.loads_only:
+            write_report(options.out, rows, options.old, None)
+            return
         for label, env in ((options.old, old_env), ("new", new_env)):
             note("run, 60 images, 1 worker", label, run_command(space, small, runs, 1), env)
             note(f"run, {first:,} images, 1 worker", label, run_command(space, folder, runs, 1), env)
