@@ -64,7 +64,8 @@ def _brute_median(pruner: MedianStop, trial: Progress, records: list[TrialRecord
     epoch = trial.epoch
     if len(complete) < pruner.startup or epoch < pruner.warmup:
         return None
-    others = [v[epoch - 1] for r in complete if len(v := intermediate_values(pruner.space, r.history)) >= epoch]
+    # a complete trial that ended before `epoch` counts with its final value
+    others = [v[min(epoch, len(v)) - 1] for r in complete if (v := intermediate_values(pruner.space, r.history))]
     others = [v for v in others if not math.isnan(v)]
     return median(others) if others else None
 
