@@ -25,6 +25,9 @@ import pandas as pd
 
 from tuner.reports import to_markdown
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_summary import within_budget
+
 HERE = Path(__file__).resolve().parent
 SPACE = HERE / "objectives" / "shapes-augment.yaml"
 FOLDER = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnn-tune" / "shapes-64"
@@ -90,18 +93,20 @@ def make_folder(folder: Path = FOLDER) -> Path:
     return folder
 
 
-def best_row(run: Path) -> dict[str, object] | None:
+def best_row(run: Path, epochs: int) -> dict[str, object] | None:
+    """The run's best complete trial within the budget of `epochs` (a trial the budget ran out in
+    counts with what it trained within it, as benchmarks/search_summary.py cuts them)."""
     table = run / "trials.csv"
     if not table.exists():
         return None
-    trials = pd.read_csv(table)
+    trials, spent = within_budget(pd.read_csv(table), epochs)
     done = trials[trials["state"] == "complete"]
     if done.empty:
         return None
     best = done.sort_values("val_accuracy", ascending=False).iloc[0]
     return {
         "trials": len(trials),
-        "epochs": int(trials["epochs_run"].fillna(0).sum()),
+        "epochs": spent,
         "best val_accuracy": float(best["val_accuracy"]),
         "its train_val_gap": float(best["train_val_gap"]),
         "its test_accuracy": float(best["test_accuracy"]),
@@ -125,12 +130,12 @@ def main() -> None:
                 "--epoch-budget", str(options.epochs), "--trials", "1000", "--seed", str(seed),
                 "--out", str(out), "--name", arm, "-q",
             ]  # fmt: skip
-            found = best_row(out / arm)
+            found = best_row(out / arm, options.epochs)
             if found is None or found["epochs"] < options.epochs:  # type: ignore[operator]
                 out.mkdir(parents=True, exist_ok=True)
                 with open(out / f"{arm}.log", "a") as log:
                     subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
-                found = best_row(out / arm)
+                found = best_row(out / arm, options.epochs)
             if found is not None:
                 rows.append({"seed": seed, "arm": arm, **found})
                 print(rows[-1], flush=True)
