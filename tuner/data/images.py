@@ -28,8 +28,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 TEST_SHARE = 1 / 6
 
 
+def held_out_test(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test rows of data without a test split of its own (fixed seed)."""
+    return stratified_split(y, TEST_SHARE, seed=0)
+
+
 def _hold_out_test(x: np.ndarray, y: np.ndarray) -> RawData:
-    train, test = stratified_split(y, TEST_SHARE, seed=0)
+    train, test = held_out_test(y)
     return x[train], y[train], x[test], y[test]
 
 
@@ -94,7 +99,7 @@ def split_rows(listing: FolderListing, y: np.ndarray) -> tuple[np.ndarray, np.nd
     """The training and test rows of the labels `y` of all the listing's files (training files
     first): its test folder's files, or with none a share of each class held out (fixed seed)."""
     if listing.test is None:
-        return stratified_split(y, TEST_SHARE, seed=0)
+        return held_out_test(y)
     n = len(listing.train)
     return np.arange(n), np.arange(n, len(y))
 

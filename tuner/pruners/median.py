@@ -36,12 +36,13 @@ class MedianStop(Pruner):
     def at_epochs(self, values: dict[int, list[float]], record: TrialRecord) -> dict[int, list[float]]:
         """Add a complete trial's value at each epoch to `values`, each epoch's list kept sorted, and
         its final value at every later epoch of the space."""
-        if record.state == "complete":
-            trained = intermediate_values(self.space, record.history)
-            for epoch in range(1, max(len(trained), self.epochs) + 1):
-                value = trained[min(epoch, len(trained)) - 1] if trained else math.nan
-                if not math.isnan(value):
-                    bisect.insort(values.setdefault(epoch, []), value)
+        trained = intermediate_values(self.space, record.history) if record.state == "complete" else []
+        if not trained:
+            return values
+        for epoch in range(1, max(len(trained), self.epochs) + 1):
+            value = trained[min(epoch, len(trained)) - 1]
+            if not math.isnan(value):
+                bisect.insort(values.setdefault(epoch, []), value)
         return values
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
