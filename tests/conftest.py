@@ -50,10 +50,11 @@ def write_idx_dir(folder: Path, train: int = 400, test: int = 100) -> Path:
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test may reach the network, a user's Keras cache or their image cache."""
+    """No test may reach the network, a user's Keras cache, their image cache or their compiled programs."""
     monkeypatch.setenv("CNN_TUNE_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
     monkeypatch.setenv("CNN_TUNE_CACHE", str(tmp_path_factory.mktemp("image_cache")))
+    monkeypatch.setenv("CNN_TUNE_COMPILE_CACHE", str(tmp_path_factory.mktemp("compile_cache")))
     monkeypatch.delenv("CNN_TUNE_DATA", raising=False)
     from tuner.data import load_dataset
 

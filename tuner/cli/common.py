@@ -32,6 +32,7 @@ __all__ = [
     "resolve_run",
     "show_table",
     "state",
+    "use_compile_cache",
     "write",
 ]
 
@@ -157,7 +158,20 @@ def _usage_line(exc: Exception) -> str:
     return text
 
 
+COMPILE_CACHE_HELP = "JAX: keep compiled programs in this folder across runs (default: the user's cache folder)."
+NO_COMPILE_CACHE_HELP = "JAX: compile every program anew, keeping none."
 NO_DATA_CACHE_HELP = "Decode an image folder into memory instead of mapping its cache (see CNN_TUNE_CACHE)."
+
+
+def use_compile_cache(folder: Path | None, off: bool) -> None:
+    """`--compile-cache DIR` / `--no-compile-cache`: where this process and its workers keep JAX's
+    compiled programs (tuner.training.backend.compile_cache)."""
+    import os
+
+    if off:
+        os.environ["CNN_TUNE_COMPILE_CACHE"] = "off"
+    elif folder is not None:
+        os.environ["CNN_TUNE_COMPILE_CACHE"] = str(folder)
 
 
 def no_data_cache(skip: bool) -> None:

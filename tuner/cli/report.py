@@ -9,6 +9,8 @@ import typer
 from rich.markup import escape
 
 from tuner.cli.common import (
+    COMPILE_CACHE_HELP,
+    NO_COMPILE_CACHE_HELP,
     NO_DATA_CACHE_HELP,
     Format,
     Table,
@@ -19,6 +21,7 @@ from tuner.cli.common import (
     parse_trial,
     resolve_run,
     show_table,
+    use_compile_cache,
     write,
 )
 from tuner.errors import CnnTuneError
@@ -117,6 +120,8 @@ def reproduce(
     full: bool = typer.Option(
         False, "--full", help="Train a pruned trial on to its full budget (the stop rule still ends it)."
     ),
+    compile_cache: Path | None = typer.Option(None, "--compile-cache", help=COMPILE_CACHE_HELP),
+    no_compile_cache: bool = typer.Option(False, "--no-compile-cache", help=NO_COMPILE_CACHE_HELP),
     skip_cache: bool = typer.Option(False, "--no-data-cache", help=NO_DATA_CACHE_HELP),
 ) -> None:
     """Retrain a trial from the run's record alone and save its model; exit 0 when it gets the recorded
@@ -125,6 +130,7 @@ def reproduce(
     from tuner.runs.reproduce import reproduce as retrain
 
     no_data_cache(skip_cache)
+    use_compile_cache(compile_cache, no_compile_cache)
     number = parse_trial(trial)
     outcome = retrain(resolve_run(run_ref), number, full=full)
     for warning in outcome.warnings:

@@ -13,6 +13,8 @@ from rich.markup import escape
 
 from tuner.choices import ALGORITHMS, PRUNER_NAMES
 from tuner.cli.common import (
+    COMPILE_CACHE_HELP,
+    NO_COMPILE_CACHE_HELP,
     NO_DATA_CACHE_HELP,
     Algorithm,
     EngineName,
@@ -21,6 +23,7 @@ from tuner.cli.common import (
     friendly,
     no_data_cache,
     show_table,
+    use_compile_cache,
 )
 from tuner.errors import CnnTuneError, raise_terminated
 
@@ -105,6 +108,13 @@ def run(
         "--steps-per-execution",
         help="Training steps per compiled call: same numbers, less dispatch (default: 32; 1 on PyTorch).",
     ),
+    keras_loop: bool = typer.Option(
+        False,
+        "--keras-loop",
+        help="JAX: train with Keras's fit loop, one dispatch per step, instead of each epoch as one compiled program.",
+    ),
+    compile_cache: Path | None = typer.Option(None, "--compile-cache", help=COMPILE_CACHE_HELP),
+    no_compile_cache: bool = typer.Option(False, "--no-compile-cache", help=NO_COMPILE_CACHE_HELP),
     deterministic: bool = typer.Option(
         True,
         "--deterministic/--no-deterministic",
@@ -139,6 +149,7 @@ def run(
     from tuner.training.backend import default_backend
 
     no_data_cache(skip_cache)
+    use_compile_cache(compile_cache, no_compile_cache)
     settings = SearchSettings(
         space=space,
         dataset=dataset,
@@ -162,6 +173,7 @@ def run(
             backend=backend or default_backend(),
             deterministic=deterministic,
             patience=patience,
+            fused=not keras_loop,
         ),
         pins=parse_pins(pins),
         no_start=no_start,

@@ -210,6 +210,8 @@ def run_search(
         # Resumed with other kernels, a run could not say which trials `reproduce` can match.
         **({"deterministic": False} if not kernels else {}),
         **pipeline_identity(dataset, pipeline),
+        # JAX's fused epoch gives other numbers than Keras's fit loop, which JAX runs trained with before.
+        **({"fused": True} if settings.training.fused_epoch else {}),
         # What a trial keeps decides its numbers; runs made before it was recorded kept the last epoch.
         **({"keep": {"best": training.keep_best, "patience": training.patience}} if training.keep_best else {}),
     }
@@ -232,6 +234,7 @@ def run_search(
         mixed_precision=settings.training.mixed_precision,
         xla=settings.training.xla,
         steps_per_execution=settings.training.steps_per_execution,
+        fused=settings.training.fused_epoch,
         deterministic=kernels,
         keep_best=training.keep_best,
         patience=training.patience,

@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tuner.errors import CnnTuneError
@@ -27,6 +28,7 @@ __all__ = [  # noqa: F822 - keras, kt and tf are provided lazily by __getattr__
     "active_backend",
     "check_backend",
     "clear_memory",
+    "compile_cache",
     "default_backend",
     "deterministic_kernels",
     "keras",
@@ -153,6 +155,34 @@ def _load() -> dict[str, Any]:
     return _modules
 
 
+COMPILE_CACHE_GB = 2.0  # JAX drops the least recently used programs beyond this
+# Programs that compile faster than this are not worth a file (JAX's default is 1 s, which would keep
+# none of a small trial's programs on a GPU, where they compile in about a second).
+_CACHE_AFTER_SECONDS = 0.2
+
+
+def compile_cache() -> Path | None:
+    """Where JAX keeps compiled programs across runs and workers: CNN_TUNE_COMPILE_CACHE (set by
+    `--compile-cache DIR`; `off`, by `--no-compile-cache`, for none), else the user's cache folder."""
+    configured = os.environ.get("CNN_TUNE_COMPILE_CACHE", "")
+    if configured.lower() in ("off", "0", "false", "no"):
+        return None
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn-tune" / "jax"
+
+
+def _keep_compiled(framework: Any) -> None:
+    """JAX's persistent compilation cache in `compile_cache()`: a trial of shapes compiled in an
+    earlier run, or by another worker, loads its program instead of compiling it."""
+    folder = compile_cache()
+    if folder is None:
+        return
+    framework.config.update("jax_compilation_cache_dir", str(folder))
+    framework.config.update("jax_persistent_cache_min_compile_time_secs", _CACHE_AFTER_SECONDS)
+    framework.config.update("jax_compilation_cache_max_size", int(COMPILE_CACHE_GB * 2**30))
+
+
 def _threads() -> int | None:
     threads = os.environ.get("CNN_TUNE_THREADS")
     return int(threads) if threads else None
@@ -184,6 +214,8 @@ def _place_after_import(name: str, framework: Any) -> None:
         framework.set_num_threads(threads)
         with contextlib.suppress(RuntimeError):  # allowed once, before any parallel work
             framework.set_num_interop_threads(1)
+    elif name == "jax":
+        _keep_compiled(framework)
     # JAX has no thread-count setting: the worker's cores (CNN_TUNE_CORES) bound it.
 
 

@@ -44,19 +44,20 @@ def build_model(
     steps_per_epoch: int = 1,
     steps_per_execution: int = 1,
     scale: float | None = None,
+    schedule: bool = True,
 ) -> Any:
     """Build and compile the model `config` describes (the step XLA-compiled if asked, its learning
     rate on the configured schedule over `steps_per_epoch`, its pixels multiplied by `scale` first
-    when given); TrialFailed if it cannot be built."""
+    when given); TrialFailed if it cannot be built. With `schedule` False the optimizer holds the
+    configured rate as a variable and the program that trains it applies the schedule (fused.py)."""
     try:
         plan = layer_plan(config, input_shape, num_classes, scale)
     except ValueError as exc:
         raise TrialFailed(str(exc)) from None
     model = keras.Sequential([keras.Input(shape=input_shape)] + [_LAYERS[spec.kind](**spec.args) for spec in plan])
     optimizer = config.get("optimizer", HYPERPARAMETERS["optimizer"].default)
-    rate = keras_schedule(
-        {"learning_rate": HYPERPARAMETERS["learning_rate"].default, **config}, max(1, steps_per_epoch)
-    )
+    settings = {"learning_rate": HYPERPARAMETERS["learning_rate"].default, **config}
+    rate = keras_schedule(settings, max(1, steps_per_epoch)) if schedule else float(settings["learning_rate"])
     model.compile(
         optimizer=_OPTIMIZERS[optimizer](learning_rate=rate),
         steps_per_execution=steps_per_execution,

@@ -35,7 +35,9 @@ class TrainingOptions:
     keras-tuner scores a trial and `EarlyStopping(restore_best_weights=True)` keeps a model; None: the
     last epoch (threshold objectives, whose trial ends at the rule). `patience`: with `keep_best`, end
     a trial once that metric has not improved for this many epochs (0: train every epoch; None: the
-    search decides, `PATIENCE` for validation objectives)."""
+    search decides, `PATIENCE` for validation objectives). `fused`: on JAX, train each epoch as one
+    compiled program (training/fused.py) rather than through Keras's fit loop, which dispatches
+    every step from Python; it applies without mixed precision and to images that fit on the device."""
 
     xla: bool = False
     mixed_precision: bool = False
@@ -44,13 +46,14 @@ class TrainingOptions:
     deterministic: bool = True
     keep_best: str | None = None
     patience: int | None = None
+    fused: bool = True
 
     @classmethod
     def from_record(cls, record: dict[str, Any], backend: str) -> TrainingOptions:
         """The options a run trained with, from its run.json. An option the record lacks (a run.json
         written by an older cnn-tune) takes the value such runs trained with: no XLA, no mixed
         precision, one step per execution, deterministic kernels (they trained on the CPU, where
-        training is deterministic), the last epoch kept."""
+        training is deterministic), the last epoch kept, Keras's fit loop."""
         return cls(
             xla=bool(record.get("xla", False)),
             mixed_precision=bool(record.get("mixed_precision", False)),
@@ -59,11 +62,18 @@ class TrainingOptions:
             deterministic=bool(record.get("deterministic", True)),
             keep_best=record.get("keep_best"),
             patience=int(record.get("patience") or 0),
+            fused=bool(record.get("fused", False)),
         )
 
     def decided(self) -> TrainingOptions:
-        """These options with `steps_per_execution` filled in (`steps`), as run.json records them."""
-        return replace(self, steps_per_execution=self.steps)
+        """These options with `steps_per_execution` filled in (`steps`) and `fused` where it applies,
+        as run.json records them."""
+        return replace(self, steps_per_execution=self.steps, fused=self.fused_epoch)
+
+    @property
+    def fused_epoch(self) -> bool:
+        """Whether epochs train as one compiled program: asked for, on JAX, without mixed precision."""
+        return self.fused and self.backend == "jax" and not self.mixed_precision
 
     @property
     def steps(self) -> int:

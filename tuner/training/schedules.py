@@ -13,7 +13,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["DEFAULT_EPOCHS", "SCHEDULES", "keras_schedule", "rate_at", "trial_epochs", "zero_after"]
+__all__ = [
+    "DEFAULT_EPOCHS",
+    "SCHEDULES",
+    "keras_schedule",
+    "rate_at",
+    "schedule_inputs",
+    "trial_epochs",
+    "zero_after",
+]
 
 SCHEDULES = ("constant", "cosine", "one_cycle", "step")
 _WARMUP = 0.1  # one_cycle's share of the horizon spent warming up
@@ -62,6 +70,23 @@ def rate_at(config: dict[str, Any], step: int, steps_per_epoch: int) -> float:
     if kind == "step":
         return rate if step <= horizon // 2 else rate / 10 if step <= 3 * horizon // 4 else rate / 100
     return rate
+
+
+def schedule_inputs(config: dict[str, Any], steps_per_epoch: int) -> dict[str, float]:
+    """`rate_at`'s constants as numbers, for a compiled program that takes the schedule as an input
+    (training/fused.py): the kind (its index in SCHEDULES), the rate, the horizon and warm-up in
+    steps, the decay after the warm-up, and the step schedule's two boundaries."""
+    horizon = _horizon(config, steps_per_epoch)
+    warmup = _warmup(horizon)
+    return {
+        "kind": float(SCHEDULES.index(config.get("lr_schedule", "constant"))),
+        "rate": float(config.get("learning_rate", 1e-3)),
+        "horizon": float(horizon),
+        "warmup": float(warmup),
+        "decay": float(max(1, horizon - warmup)),
+        "half": float(horizon // 2),
+        "three_quarters": float(3 * horizon // 4),
+    }
 
 
 def keras_schedule(config: dict[str, Any], steps_per_epoch: int) -> Any:

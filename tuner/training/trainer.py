@@ -17,7 +17,7 @@ from tuner.errors import StopTrial, TrialFailed
 from tuner.records import TrialResult
 from tuner.space.rules import Constraint, StopRule
 from tuner.training.backend import clear_memory, keras, trial_error
-from tuner.training.batches import fit_inputs, test_inputs
+from tuner.training.batches import fit_inputs, test_batch, test_inputs
 from tuner.training.callbacks import BestEpoch, EpochMonitor, ThresholdStop
 from tuner.training.model import build_model, check_model
 from tuner.training.options import TrainingOptions
@@ -40,6 +40,13 @@ def _annealing(config: dict[str, Any]) -> list[Any]:
         return []  # a schedule owns the rate; annealing applies to a constant one
     patience = int(config.get("lr_patience", 2))
     return [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=patience)]
+
+
+def _fused() -> Any:
+    """The fused JAX epoch (training/fused.py), imported only where JAX trains."""
+    from tuner.training import fused
+
+    return fused
 
 
 def _seed_everything(seed: int) -> None:
@@ -105,6 +112,7 @@ def train_trial(
 
     try:
         batch_size = int(config.get("batch_size", 32))
+        fused = options.fused_epoch and _fused().fits_on_device(dataset)
         model = build_model(
             config,
             dataset.input_shape,
@@ -113,6 +121,7 @@ def train_trial(
             steps_per_epoch=math.ceil(len(dataset.x_train) / batch_size),
             steps_per_execution=options.steps,
             scale=dataset.scale,
+            schedule=not fused,
         )
         counts = check_model(model, constraints, epochs)
         result.conv_layers, result.pool_layers = counts["conv_layers"], counts["pool_layers"]
@@ -121,15 +130,26 @@ def train_trial(
         # feeds them: Keras batches them from memory, shuffled by the seed above; an image folder's
         # rows are gathered a batch at a time from its cache file. Bytes are scaled on the device,
         # by the model's first layer.
-        model.fit(
-            **fit_inputs(dataset, batch_size, seed),
-            epochs=epochs,
-            # The best epoch is noted before the monitor, whose pruners may end the trial after it.
-            callbacks=[*_annealing(config), *(c for c in (threshold, best, monitor) if c is not None)],
-            verbose=0,
-        )
+        # The best epoch is noted before the monitor, whose pruners may end the trial after it.
+        callbacks = [*_annealing(config), *(c for c in (threshold, best, monitor) if c is not None)]
+        if fused:
+            _fused().fit(
+                model,
+                dataset,
+                config,
+                batch_size=batch_size,
+                epochs=epochs,
+                seed=seed,
+                callbacks=callbacks,
+                evaluate_batch=test_batch(dataset, batch_size),
+            )
+        else:
+            model.fit(**fit_inputs(dataset, batch_size, seed), epochs=epochs, callbacks=callbacks, verbose=0)
         _finish(result, monitor, threshold, stop, kept())
-        scores = model.evaluate(**test_inputs(dataset, batch_size), verbose=0, return_dict=True)
+        if fused:
+            scores = _fused().evaluate(model, dataset, "test", test_batch(dataset, batch_size))
+        else:
+            scores = model.evaluate(**test_inputs(dataset, batch_size), verbose=0, return_dict=True)
         result.test_accuracy = float(scores["accuracy"])
         result.test_loss = float(scores["loss"])
         if save_to is not None:
