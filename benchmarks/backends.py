@@ -15,8 +15,14 @@ Prints each fit's epoch seconds and training accuracies (variants that keep the 
 Variants: `spe=K` steps_per_execution K; `mp` mixed precision; `xla` jit_compile (TensorFlow XLA,
 torch.compile on PyTorch; JAX always compiles); `device` the arrays converted to the backend's
 tensors before fit (on the GPU when there is one) instead of NumPy arrays; `nodet` the GPU kernels as
-the framework picks them, not deterministic (cnn-tune's --no-deterministic). `--same-seed` trains
-every repeat with one seed, so the last losses show whether an arm gives the same numbers twice.
+the framework picks them, not deterministic (cnn-tune's --no-deterministic); `fit` on JAX, Keras's
+fit loop instead of the fused epoch (cnn-tune's --keras-loop; on JAX every other arm is fused);
+`scan` on JAX, the fused program scanning the whole epoch in one call, as on a GPU (on the CPU it
+runs one step per call by default; CNN_TUNE_STEPS_PER_CALL=epoch).
+`--same-seed` trains every repeat with one seed, so the last losses show whether an arm gives the
+same numbers twice. Every arm keeps JAX's compiled programs in one new folder (`--compile-cache`),
+so a JAX arm's first epoch compiles cold in its first repeat and loads them in later ones: the table's
+first-epoch column is that of the last repeat.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 
 REFERENCE = {
@@ -59,6 +66,8 @@ def child(backend: str, variant: str, config: dict, seed: int) -> None:  # type:
     from tuner.training.trainer import train_trial
 
     parts = dict(part.partition("=")[::2] for part in variant.split("+"))
+    if "scan" in parts:
+        os.environ["CNN_TUNE_STEPS_PER_CALL"] = "epoch"
     use_backend(backend, deterministic="nodet" not in parts)
     data = load_dataset("mnist")
     options = TrainingOptions(
@@ -66,6 +75,7 @@ def child(backend: str, variant: str, config: dict, seed: int) -> None:  # type:
         steps_per_execution=int(parts.get("spe") or 1),
         mixed_precision="mp" in parts,
         xla="xla" in parts,
+        fused="fit" not in parts,
     )
     if "device" in parts:
         tensor = keras.ops.convert_to_tensor
@@ -109,13 +119,16 @@ def main() -> None:
     parser.add_argument("--same-seed", action="store_true", help="every repeat with --seed: shows run-to-run noise")
     parser.add_argument("--config", help=argparse.SUPPRESS)  # the child's configuration, as JSON
     parser.add_argument("--exercise3", action="store_true", help="four exercise3 configurations")
+    parser.add_argument("--compile-cache", help="JAX's compiled programs (default: a new temporary folder)")
     args = parser.parse_args()
     if args.child:
         child(*args.child, config=json.loads(args.config), seed=args.seed)
         return
     configs = EXERCISE3 if args.exercise3 else [{**REFERENCE, "batch_size": args.batch}]
     arms = [(b, v) for b in args.backends for v in args.variants]
+    compiled = args.compile_cache or tempfile.mkdtemp(prefix="cnn-tune-compiled-")
     times: dict[tuple[str, str, str], list[float]] = {}
+    first_epochs: dict[tuple[str, str, str], float] = {}
     for config in configs:
         model = describe(config)
         setting = json.dumps({**config, "epochs": args.epochs})
@@ -123,7 +136,7 @@ def main() -> None:
             for backend, variant in arms:
                 command = [sys.executable, __file__, "--child", backend, variant, "--config", setting]
                 command += ["--seed", str(args.seed if args.same_seed else repeat)]
-                env = {**os.environ, "KERAS_BACKEND": backend}
+                env = {**os.environ, "KERAS_BACKEND": backend, "CNN_TUNE_COMPILE_CACHE": compiled}
                 done = subprocess.run(command, capture_output=True, text=True, env=env)
                 lines = done.stdout.strip().splitlines()
                 arm = times.setdefault((model, backend, variant), [])
@@ -134,6 +147,7 @@ def main() -> None:
                     continue
                 fit = json.loads(lines[-1])
                 arm += fit["seconds"][1:]  # the first epoch traces and compiles
+                first_epochs[(model, backend, variant)] = fit["seconds"][0]
                 print(
                     f"{model}, repeat {repeat + 1} {backend} {variant}: s "
                     + " ".join(f"{s:.2f}" for s in fit["seconds"])
@@ -143,16 +157,17 @@ def main() -> None:
                     flush=True,
                 )
     print(f"\n{args.repeats} repeats x {args.epochs} epochs, first epoch left out")
-    print("| model | backend | variant | median s/epoch | ratio to first |")
-    print("|---|---|---|---|---|")
+    print("| model | backend | variant | median s/epoch | ratio to first | first epoch, last repeat |")
+    print("|---|---|---|---|---|---|")
     first: dict[str, float] = {}
     for (model, backend, variant), values in times.items():
         if not values:
-            print(f"| {model} | {backend} | {variant} | failed | |")
+            print(f"| {model} | {backend} | {variant} | failed | | |")
             continue
         median = statistics.median(values)
         ratio = median / first.setdefault(model, median)
-        print(f"| {model} | {backend} | {variant} | {median:.3f} | {ratio:.3f} |")
+        start = first_epochs[(model, backend, variant)]
+        print(f"| {model} | {backend} | {variant} | {median:.3f} | {ratio:.3f} | {start:.2f} |")
 
 
 if __name__ == "__main__":

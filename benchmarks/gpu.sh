@@ -6,6 +6,9 @@
 #   benchmarks/gpu.sh parallel BACKEND SECONDS K...  # trials per hour with K trials per GPU ($MAX_EPOCHS each, 2)
 #   benchmarks/gpu.sh search  BACKEND [OPTIONS]  # the default `cnn-tune run --space exercise3`, timed
 #   benchmarks/gpu.sh reproduce BACKEND [OPTIONS] # is a GPU trial reproduced, without and with deterministic kernels
+#   benchmarks/gpu.sh fused                      # the reference model: fused epoch against Keras's fit, cold and warm
+#   benchmarks/gpu.sh warm [OPTIONS]             # the default search twice on one new compile cache: cold, warm
+#   benchmarks/gpu.sh pack [OPTIONS]             # benchmarks/pack_probe.py: K models per program, per form
 #   benchmarks/gpu.sh open                       # what reports/gpu.md still lacks, in one call (~8 min)
 #
 # Needs full MNIST under $CNN_TUNE_DATA/mnist (default: .gpu/datasets, the IDX files copied from
@@ -86,10 +89,24 @@ parallel)
         mean_util "$OUT/util-$name.csv"
     done
     ;;
+fused)  # issue 32: the course's model at batch 32; repeat 2's first epoch loads what repeat 1 compiled
+    python3 benchmarks/backends.py --backends jax --variants spe=32 fit+spe=32 --epochs 3 --repeats 2 \
+        | tee "$OUT/fused-epochs.txt"
+    ;;
+warm)  # issue 32: the default search with a cold compile cache, then again with the programs it kept
+    CNN_TUNE_COMPILE_CACHE=$(mktemp -d)
+    export CNN_TUNE_COMPILE_CACHE
+    for pass in cold warm; do
+        NAME=default-jax-$pass "$0" search jax "$@"
+    done
+    ;;
+pack)  # issue 32, item 5: K exercise3 models in one program, per formulation
+    python3 benchmarks/pack_probe.py --keras --out "$OUT/pack.txt" "$@"
+    ;;
 search)
     backend=$1
     shift
-    name=default-$backend
+    name=${NAME:-default-$backend}
     rm -rf "${runs:?}/$name"
     watcher=$(watch_gpu "$OUT/util-$name.csv")
     start=$(date +%s.%N)
@@ -122,13 +139,17 @@ open)  # each stage capped, its logs and the runs' tables packed into $ARCHIVE/g
     # kernels (now the default) timed again; 1 and 8 trials per GPU with 4-epoch trials, so that
     # compilation is not all they measure; data on the device against NumPy arrays, whose numbers
     # can be compared now that kernels are deterministic. Then, if time is left:
-    # STAGES="parallel jax 90 4;parallel torch 60 1" benchmarks/gpu.sh open
-    IFS=';' read -r -a stages <<<"${STAGES:-search jax;parallel jax 90 1;parallel jax 90 8;epochs jax}"
+    # STAGES="240 parallel jax 90 4;240 parallel torch 60 1" benchmarks/gpu.sh open
+    # Issue 32 first (the fused epoch, the compile cache, reproduce, the pack probe), each with its cap
+    # in seconds, about 8 minutes in all.
+    IFS=';' read -r -a stages <<<"${STAGES:-110 fused;140 warm;80 reproduce jax;140 pack}"
     for stage_args in "${stages[@]}"; do
-        echo "== stage: $stage_args ($(date +%T))"
+        cap=${stage_args%% *}
+        stage_args=${stage_args#* }
+        echo "== stage: $stage_args, at most $cap s ($(date +%T))"
         # shellcheck disable=SC2086
         MAX_EPOCHS=${MAX_EPOCHS:-4} VARIANTS=${VARIANTS:-spe=32 device+spe=32} \
-            timeout 240 "$0" $stage_args
+            timeout "$cap" "$0" $stage_args
         tar czf "$archive/gpu.tgz" --exclude='*.journal*' --exclude='*.keras' --exclude=kt_trials \
             -C / "${OUT#/}" "${runs#/}" 2>/dev/null
     done

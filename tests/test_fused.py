@@ -90,6 +90,26 @@ def test_the_same_trial_twice_is_identical_and_a_known_shape_compiles_nothing(tm
     assert out["first"]["history"][-1]["accuracy"] > 0.5  # it learns
 
 
+def test_steps_per_call_change_nothing_but_the_speed(tmp_path: Path) -> None:
+    """One step per call (the CPU's default), the whole epoch in one call (a GPU's), and two per
+    call, which runs past the epoch's three steps in its last call: the same training."""
+    out = scenario(
+        """
+        import os
+        runs = {}
+        for per_call in ("1", "epoch", "2"):
+            os.environ["CNN_TUNE_STEPS_PER_CALL"] = per_call
+            runs[per_call] = train({"dropout": 0.2, "batch_norm": True, "lr_schedule": "one_cycle"})
+        print(json.dumps(runs))
+        """,
+        tmp_path,
+    )
+    for per_call in ("epoch", "2"):
+        for got, want in zip(out[per_call]["history"], out["1"]["history"], strict=True):
+            for name in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+                assert got[name] == pytest.approx(want[name], rel=1e-4, abs=1e-6), (per_call, name)
+
+
 def test_the_short_last_batch_counts_once_with_its_own_weight(tmp_path: Path) -> None:
     """With a rate too small to move the weights, an epoch's mean training loss and accuracy over
     its 70 rows (32 + 32 + 6) equal an evaluation of the same rows."""

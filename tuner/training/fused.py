@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,22 +34,58 @@ from tuner.data import Dataset
 from tuner.training.backend import keras
 from tuner.training.schedules import schedule_inputs
 
-__all__ = ["DEVICE_DATA_LIMIT_GB", "evaluate", "fit", "fits_on_device", "program_key", "programs_compiled"]
+__all__ = [
+    "DEVICE_DATA_LIMIT_GB",
+    "evaluate",
+    "fit",
+    "fits_on_device",
+    "program_key",
+    "programs_compiled",
+    "steps_per_call",
+]
 
 # Image arrays larger than this stay on the host and train through Keras's fit (a folder's `Rows`
 # are read a batch at a time there); below it they are copied to the device once per process.
 DEVICE_DATA_LIMIT_GB = 4.0
 
-_programs: dict[str, _Program] = {}
-_evaluations: dict[str, _Evaluation] = {}
+# Programs kept per process, the most recently used last: each holds the model it was traced from
+# (its weights and optimizer slots), so a long search of many shapes keeps only the latest; an
+# older shape that comes back loads its compiled code from the persistent cache.
+KEPT_PROGRAMS = 16
+_programs: OrderedDict[str, _Program] = OrderedDict()
+_evaluations: OrderedDict[str, _Evaluation] = OrderedDict()
 _device_data: dict[str, Any] = {}
 _traces = {"train": 0, "evaluate": 0}
+
+
+def _kept(programs: OrderedDict[str, Any], key: str, make: Callable[[], Any]) -> Any:
+    """The program of `key`, made if this process has none, the least recently used dropped past
+    KEPT_PROGRAMS."""
+    if key not in programs:
+        programs[key] = make()
+        while len(programs) > KEPT_PROGRAMS:
+            programs.popitem(last=False)
+    programs.move_to_end(key)
+    return programs[key]
 
 
 def programs_compiled() -> dict[str, int]:
     """How many times this process traced (and so compiled or loaded from the persistent cache) a
     training epoch and an evaluation: a trial of known shapes adds nothing."""
     return dict(_traces)
+
+
+def steps_per_call(steps: int) -> int:
+    """Training steps per call of the program: the whole epoch on a GPU or TPU, where dispatching
+    each step from Python costs more than a small model's step; one on the CPU, where it costs
+    little and XLA runs a loop's body slower than the same step alone (1.3x, reports/gpu.md).
+    CNN_TUNE_STEPS_PER_CALL (`epoch` or a number) overrides it."""
+    import jax
+
+    asked = os.environ.get("CNN_TUNE_STEPS_PER_CALL", "")
+    if asked == "epoch" or (not asked and jax.devices()[0].platform != "cpu"):
+        return steps
+    return max(1, min(steps, int(asked or 1)))
 
 
 def _limit_bytes() -> float:
@@ -167,23 +205,28 @@ def _positions(optimizer: Any) -> tuple[int, int]:
 
 
 class _Program:
-    """One training epoch for every model of one key, traced from the first such model."""
+    """`steps` training steps of every model of one key, traced from the first such model: one call
+    trains steps `first` to `first + steps - 1` of the epoch (a step past its end changes nothing)."""
 
-    def __init__(self, model: Any, batch_size: int) -> None:
+    def __init__(self, model: Any, batch_size: int, steps: int) -> None:
         import jax
 
         self.model = model
         self.batch_size = batch_size
+        self.steps = steps
         self.iteration, self.rate = _positions(model.optimizer)
-        self.run = jax.jit(self._epoch)
+        self.run = jax.jit(self._steps)
 
-    def _epoch(self, tv: list[Any], ntv: list[Any], ov: list[Any], xs: Any, ys: Any, order: Any, hp: Any) -> Any:
+    def _steps(
+        self, tv: list[Any], ntv: list[Any], ov: list[Any], xs: Any, ys: Any, order: Any, hp: Any, first: Any
+    ) -> Any:
         import jax
         import jax.numpy as jnp
 
         _traces["train"] += 1
         model, optimizer, size = self.model, self.model.optimizer, self.batch_size
-        rows = ys.shape[0]
+        rows, total = ys.shape[0], order.shape[0] // size
+        ragged = total % self.steps != 0  # the epoch's last call runs past its end
 
         def step(carry: Any, i: Any) -> Any:
             tv, ntv, ov, loss_sum, hits = carry
@@ -195,22 +238,31 @@ class _Program:
             def loss_of(tv: list[Any]) -> Any:
                 pred, updated = _forward(model, tv, ntv, xb, training=True, dropout=hp["dropout"], real=real)
                 each = keras.losses.sparse_categorical_crossentropy(yb, pred) * weight
-                return jnp.sum(each) / jnp.sum(weight), (pred, updated, jnp.sum(each))
+                return jnp.sum(each) / jnp.maximum(jnp.sum(weight), 1.0), (pred, updated, jnp.sum(each))
 
-            (_, (pred, ntv, batch_loss)), grads = jax.value_and_grad(loss_of, has_aux=True)(tv)
-            ov = list(ov)
-            ov[self.rate] = _scheduled_rate(hp, ov[self.iteration], ov[self.rate])
-            tv, ov = optimizer.stateless_apply(ov, grads, tv)
+            (_, (pred, new_ntv, batch_loss)), grads = jax.value_and_grad(loss_of, has_aux=True)(tv)
+            new_ov = list(ov)
+            new_ov[self.rate] = _scheduled_rate(hp, ov[self.iteration], ov[self.rate])
+            new_tv, new_ov = optimizer.stateless_apply(new_ov, grads, tv)
             hit = jnp.sum((jnp.argmax(pred, axis=-1) == yb) * weight)
-            return (tv, ntv, ov, loss_sum + batch_loss, hits + hit), None
+            if ragged:  # a step past the epoch's end keeps the state as it was
+                keep = i < total
+                new_tv, new_ntv, new_ov = jax.tree.map(
+                    lambda new, old: jnp.where(keep, new, old), (new_tv, new_ntv, new_ov), (tv, ntv, list(ov))
+                )
+            return (new_tv, new_ntv, new_ov, loss_sum + batch_loss, hits + hit), None
 
         zero = jnp.zeros((), jnp.float32)
-        steps = order.shape[0] // size
-        (tv, ntv, ov, loss_sum, hits), _ = jax.lax.scan(step, (tv, ntv, ov, zero, zero), jnp.arange(steps))
-        # What Keras's optimizer reports after the epoch: the rate of the step that comes next.
+        carry = (tv, ntv, ov, zero, zero)
+        if self.steps == 1:  # no loop: XLA on the CPU runs a loop's body slower than the same step alone
+            carry, _ = step(carry, first)
+        else:
+            carry, _ = jax.lax.scan(step, carry, first + jnp.arange(self.steps))
+        tv, ntv, ov, loss_sum, hits = carry
+        # What Keras's optimizer reports after a step: the rate of the step that comes next.
         ov = list(ov)
         ov[self.rate] = _scheduled_rate(hp, ov[self.iteration], ov[self.rate])
-        return tv, ntv, ov, loss_sum / rows, hits / rows
+        return tv, ntv, ov, loss_sum, hits
 
 
 class _Evaluation:
@@ -290,9 +342,7 @@ def _order(rows: int, padded: int, seed: int, epoch: int) -> np.ndarray:
 
 def _evaluation(model: Any, dataset: Dataset, batch_size: int) -> _Evaluation:
     key = json.dumps([_layers_key(model, dataset.input_shape), batch_size], sort_keys=True, default=str)
-    if key not in _evaluations:
-        _evaluations[key] = _Evaluation(model, batch_size)
-    return _evaluations[key]
+    return _kept(_evaluations, key, lambda: _Evaluation(model, batch_size))
 
 
 def evaluate(model: Any, dataset: Dataset, split: str, batch_size: int) -> dict[str, float]:
@@ -321,16 +371,16 @@ def fit(
     import jax.numpy as jnp
 
     model.optimizer.build(model.trainable_variables)
-    key = program_key(model, batch_size, dataset)
-    if key not in _programs:
-        _programs[key] = _Program(model, batch_size)
-    program = _programs[key]
-    validation = _evaluation(model, dataset, evaluate_batch)
-    data = _on_device(dataset)
     rows = len(dataset.y_train)
     steps = math.ceil(rows / batch_size)
+    per_call = steps_per_call(steps)
+    key = json.dumps([program_key(model, batch_size, dataset), per_call])
+    program = _kept(_programs, key, lambda: _Program(model, batch_size, per_call))
+    validation = _evaluation(model, dataset, evaluate_batch)
+    data = _on_device(dataset)
     hp = {name: jnp.asarray(value, jnp.float32) for name, value in schedule_inputs(config, steps).items()}
     hp["dropout"] = jnp.asarray(_dropout(model), jnp.float32)
+    firsts = [jnp.asarray(first, jnp.int32) for first in range(0, steps, per_call)]
 
     hooks = keras.callbacks.CallbackList(callbacks, model=model)
     model.stop_training = False
@@ -338,10 +388,13 @@ def fit(
     for epoch in range(epochs):
         hooks.on_epoch_begin(epoch)
         state = _State.of(model)
+        tv, ntv, ov = state.tv, state.ntv, state.ov
         order = jnp.asarray(_order(rows, steps * batch_size, seed, epoch))
-        tv, ntv, ov, loss, accuracy = program.run(
-            state.tv, state.ntv, state.ov, data["x_train"], data["y_train"], order, hp
-        )
+        loss = accuracy = jnp.zeros((), jnp.float32)
+        for first in firsts:
+            tv, ntv, ov, loss_sum, hits = program.run(tv, ntv, ov, data["x_train"], data["y_train"], order, hp, first)
+            loss, accuracy = loss + loss_sum, accuracy + hits  # on the device: no wait between calls
+        loss, accuracy = loss / rows, accuracy / rows  # float32, as Keras's metrics report them
         _State(tv, ntv, ov).store(model)
         val_loss, val_accuracy = validation.run(tv, ntv, data["x_val"], data["y_val"])
         logs = {
