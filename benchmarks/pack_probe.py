@@ -20,8 +20,8 @@ same shape, for a machine without MNIST). Each epoch is one `lax.scan` over the 
 
 Per K and form: the first epoch (trace and compile), the median later epoch, seconds per
 trial-epoch (median / K) and its ratio to cnn-tune's fused epoch of one model (`--keras`; without
-it, to K=1 of the same form; padded's K=1 is its smallest model, 16 filters and 64 units). Lines are printed (and appended to
-`--out`) as each K finishes, so a cut-off run keeps what it measured.
+it, to K=1 of the same form; padded's K=1 is its smallest model, 16 filters and 64 units). Lines
+are printed (and appended to `--out`) as each K finishes, so a cut-off run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -69,9 +69,7 @@ def init(key, filters: int, units: int, pad_filters: int, pad_units: int):  # ty
     flat = 13 * 13 * filters
     conv = jnp.zeros((3, 3, 1, pad_filters)).at[..., :filters].set(glorot(k1, (3, 3, 1, filters), 9, 9 * filters))
     dense = jnp.zeros((13, 13, pad_filters, pad_units))
-    dense = dense.at[:, :, :filters, :units].set(
-        glorot(k2, (flat, units), flat, units).reshape(13, 13, filters, units)
-    )
+    dense = dense.at[:, :, :filters, :units].set(glorot(k2, (flat, units), flat, units).reshape(13, 13, filters, units))
     out = jnp.zeros((pad_units, 10)).at[:units].set(glorot(k3, (units, 10), units, 10))
     return {
         "conv": conv,
@@ -179,7 +177,8 @@ def pack(form: str, k: int, batch: int, x: np.ndarray, y: np.ndarray):  # type: 
     p = jax.tree.map(lambda *a: jnp.stack(a), *models)
     masks = None
     if form == "padded":
-        masks = jax.tree.map(lambda *a: jnp.stack(a), *[jax.tree.map(lambda w: (w != 0).astype(w.dtype), q) for q in models])
+        nonzero = [jax.tree.map(lambda w: (w != 0).astype(w.dtype), q) for q in models]
+        masks = jax.tree.map(lambda *a: jnp.stack(a), *nonzero)
         masks = {**masks, "conv_b": (masks["conv"].sum((1, 2, 3)) > 0).astype(jnp.float32)}
         masks["dense_b"] = (masks["out"].sum(2) > 0).astype(jnp.float32)
         masks["out_b"] = jnp.ones_like(p["out_b"])
@@ -194,8 +193,10 @@ def pack(form: str, k: int, batch: int, x: np.ndarray, y: np.ndarray):  # type: 
 
         return jax.lax.scan(step, state, jnp.arange(steps))
 
-    orders = lambda e: np.stack(  # noqa: E731
-        [np.random.default_rng([j, e]).permutation(len(y))[: steps * batch] for j in range(k)]
+    orders = (
+        lambda e: np.stack(  # noqa: E731
+            [np.random.default_rng([j, e]).permutation(len(y))[: steps * batch] for j in range(k)]
+        )
     )
     return jax.jit(epoch), state, orders
 
@@ -241,8 +242,8 @@ def main() -> None:
         seconds = keras_reference(x, y, args.batch, args.epochs)
         reference = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
         say(json.dumps({"form": "keras-fused", "k": 1, "first": seconds[0], "epoch": reference}))
-    say(f"| form | K | first epoch s | later epoch s | s per trial-epoch | ratio to {'keras-fused' if reference else 'K=1'} "
-        "| last accuracy |")
+    against = "keras-fused" if reference else "K=1"
+    say(f"| form | K | first epoch s | later epoch s | s per trial-epoch | ratio to {against} | last accuracy |")
     say("|---|---|---|---|---|---|---|")
     for form in args.forms:
         alone = reference
@@ -251,7 +252,7 @@ def main() -> None:
             seconds, accuracy = [], float("nan")
             for e in range(args.epochs):
                 started = time.perf_counter()
-                state, (loss, acc) = run(state, jax.numpy.asarray(orders(e)))
+                state, (_, acc) = run(state, jax.numpy.asarray(orders(e)))
                 accuracy = float(np.mean(np.asarray(acc)[-20:]))
                 seconds.append(time.perf_counter() - started)
             later = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
