@@ -193,11 +193,9 @@ def pack(form: str, k: int, batch: int, x: np.ndarray, y: np.ndarray):  # type: 
 
         return jax.lax.scan(step, state, jnp.arange(steps))
 
-    orders = (
-        lambda e: np.stack(  # noqa: E731
-            [np.random.default_rng([j, e]).permutation(len(y))[: steps * batch] for j in range(k)]
-        )
-    )
+    def orders(e: int) -> np.ndarray:
+        return np.stack([np.random.default_rng([j, e]).permutation(len(y))[: steps * batch] for j in range(k)])
+
     return jax.jit(epoch), state, orders
 
 

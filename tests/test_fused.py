@@ -195,3 +195,22 @@ def test_compiled_programs_are_kept_on_disk_unless_turned_off(tmp_path: Path) ->
     out = scenario(code, tmp_path)
     assert out["folder"] == str(tmp_path / "compiled") and any((tmp_path / "compiled").iterdir())
     assert scenario(code, tmp_path, compiled="off") == {"folder": None}
+
+
+def test_which_data_goes_to_the_device(tmp_path: Path) -> None:
+    out = scenario(
+        """
+        import os
+        from dataclasses import replace
+        from tuner.data import Rows
+        folder = replace(
+            data, x_train=Rows(x, np.arange(70)), x_val=Rows(xv, np.arange(30)), x_test=Rows(xt, np.arange(40))
+        )
+        arrays, mapped = fused.fits_on_device(data), fused.fits_on_device(folder)
+        os.environ["CNN_TUNE_DEVICE_DATA_GB"] = "0.00001"  # 10 KiB: less than the 20 KiB of images
+        print(json.dumps({"arrays": arrays, "too_big": fused.fits_on_device(data), "folder": mapped}))
+        """,
+        tmp_path,
+    )
+    # Arrays in memory go; past the limit they stay; on the CPU an image folder stays memory-mapped.
+    assert out == {"arrays": True, "too_big": False, "folder": False}

@@ -94,14 +94,17 @@ def _limit_bytes() -> float:
 
 
 def fits_on_device(dataset: Dataset) -> bool:
-    """Whether the dataset's images go to the device whole (their bytes under the limit, and under
-    a quarter of an accelerator's memory)."""
+    """Whether the dataset's images go to the device whole: their bytes under the limit and under a
+    quarter of an accelerator's memory. On the CPU an image folder's memory-mapped rows stay mapped
+    (the device is the host's memory: a copy would hold the folder twice) and train through fit."""
     import jax
 
+    device = jax.devices()[0]
+    if dataset.batched and device.platform == "cpu":
+        return False
     size = sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in (dataset.x_train, dataset.x_val, dataset.x_test))
-    stats = jax.devices()[0].memory_stats() or {}
-    device = stats.get("bytes_limit")
-    return size <= _limit_bytes() and (device is None or size <= device / 4)
+    memory = (device.memory_stats() or {}).get("bytes_limit")
+    return size <= _limit_bytes() and (memory is None or size <= memory / 4)
 
 
 def _layer_key(layer: Any) -> dict[str, Any]:
