@@ -3,7 +3,8 @@
 Keras's JAX fit loop dispatches every training step from Python: about 0.7 ms a step on an H200,
 1.2 s an epoch for the course's batch-32 model (reports/gpu.md). Here an epoch is one `lax.scan`
 over its batches through the model's stateless API, with the images put on the device once per
-process. The model, its optimizer and its saved `.keras` file are Keras's, as with `fit`.
+process (on the CPU the same program is called once a step: `steps_per_call`). The model, its
+optimizer and its saved `.keras` file are Keras's, as with `fit`.
 
 The program takes as inputs what does not change shapes: every weight and optimizer slot, the
 epoch's order of images, the dropout rate and the learning-rate schedule (kind, rate, horizon,
