@@ -65,9 +65,8 @@ def scenario(code: str, tmp_path: Path, compiled: str | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_same_trial_twice_is_identical_and_a_known_shape_compiles_nothing(tmp_path: Path) -> None:
-    out = scenario(
-        """
+SCENARIOS = {
+    "the_same_trial_twice_is_identical_and_a_known_shape_compiles_nothing": """
         config = {"dropout": 0.2, "batch_norm": True, "lr_schedule": "cosine", "schedule_epochs": 2}
         first = train(config)
         compiled = fused.programs_compiled()
@@ -79,22 +78,7 @@ def test_the_same_trial_twice_is_identical_and_a_known_shape_compiles_nothing(tm
         print(json.dumps({"first": first, "same": same(first, again), "differs": not same(first, other),
                           "compiled": compiled, "after": after, "wider": fused.programs_compiled()}))
         """,
-        tmp_path,
-    )
-    assert out["first"]["state"] == "complete" and out["first"]["epochs"] == 3
-    assert out["same"] and out["differs"]
-    # One training epoch and one evaluation (validation and test have other lengths: two) per shape.
-    assert out["compiled"] == {"train": 1, "evaluate": 2}
-    assert out["after"] == out["compiled"]
-    assert out["wider"] == {"train": 2, "evaluate": 4}
-    assert out["first"]["history"][-1]["accuracy"] > 0.5  # it learns
-
-
-def test_steps_per_call_change_nothing_but_the_speed(tmp_path: Path) -> None:
-    """One step per call (the CPU's default), the whole epoch in one call (a GPU's), and two per
-    call, which runs past the epoch's three steps in its last call: the same training."""
-    out = scenario(
-        """
+    "steps_per_call_change_nothing_but_the_speed": """
         import os
         runs = {}
         for per_call in ("1", "epoch", "2"):
@@ -102,33 +86,12 @@ def test_steps_per_call_change_nothing_but_the_speed(tmp_path: Path) -> None:
             runs[per_call] = train({"dropout": 0.2, "batch_norm": True, "lr_schedule": "one_cycle"})
         print(json.dumps(runs))
         """,
-        tmp_path,
-    )
-    for per_call in ("epoch", "2"):
-        for got, want in zip(out[per_call]["history"], out["1"]["history"], strict=True):
-            for name in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
-                assert got[name] == pytest.approx(want[name], rel=1e-4, abs=1e-6), (per_call, name)
-
-
-def test_the_short_last_batch_counts_once_with_its_own_weight(tmp_path: Path) -> None:
-    """With a rate too small to move the weights, an epoch's mean training loss and accuracy over
-    its 70 rows (32 + 32 + 6) equal an evaluation of the same rows."""
-    out = scenario(
-        """
+    "the_short_last_batch_counts_once_with_its_own_weight": """
         same_rows = Dataset("tiny", "made here", "f", ("a", "b", "c"), x, y, x, y, xt, yt)
         result = train({"learning_rate": 1e-7, "epochs": 1}, dataset=same_rows)
         print(json.dumps(result["history"][0]))
         """,
-        tmp_path,
-    )
-    assert out["loss"] == pytest.approx(out["val_loss"], abs=1e-5)
-    assert out["accuracy"] == pytest.approx(out["val_accuracy"], abs=1e-9)
-    assert round(out["accuracy"] * 70) == pytest.approx(out["accuracy"] * 70, abs=1e-4)  # a count of 70 rows
-
-
-def test_the_stop_rule_pruning_and_a_failed_trial(tmp_path: Path) -> None:
-    out = scenario(
-        """
+    "the_stop_rule_pruning_and_a_failed_trial": """
         said = []
         rule = StopRule("accuracy", 0.0, "Reached the threshold so cancelling training!")
         stopped = train({}, stop=rule, say=said.append)
@@ -141,17 +104,7 @@ def test_the_stop_rule_pruning_and_a_failed_trial(tmp_path: Path) -> None:
         nan = train({}, dataset=Dataset("nan", "s", "f", ("a", "b", "c"), broken, y, xv / 255, yv, xt / 255, yt))
         print(json.dumps({"stopped": stopped, "said": said, "pruned": pruned, "nan": nan}))
         """,
-        tmp_path,
-    )
-    assert out["stopped"]["epochs"] == 1 and out["said"] == ["Reached the threshold so cancelling training!"]
-    assert out["pruned"]["state"] == "pruned" and out["pruned"]["epochs"] == 2
-    assert out["pruned"]["reason"] == "pruned at epoch 2"
-    assert out["nan"]["state"] == "failed" and "loss became" in out["nan"]["reason"]
-
-
-def test_annealing_and_schedules_set_the_rate_as_keras_does(tmp_path: Path) -> None:
-    out = scenario(
-        """
+    "annealing_and_schedules_set_the_rate_as_keras_does": """
         import jax.numpy as jnp
         from tuner.training.schedules import rate_at, schedule_inputs
         # The program's schedule against the reference, every step of two short horizons.
@@ -166,8 +119,83 @@ def test_annealing_and_schedules_set_the_rate_as_keras_does(tmp_path: Path) -> N
         annealed = train({"lr_annealing": True, "lr_patience": 1, "learning_rate": 0.3, "epochs": 6})
         print(json.dumps({"worst": worst, "cosine": cosine, "annealed": annealed}))
         """,
-        tmp_path,
-    )
+    "which_data_goes_to_the_device": """
+        import os
+        from dataclasses import replace
+        from tuner.data import Rows
+        folder = replace(
+            data, x_train=Rows(x, np.arange(70)), x_val=Rows(xv, np.arange(30)), x_test=Rows(xt, np.arange(40))
+        )
+        arrays, mapped = fused.fits_on_device(data), fused.fits_on_device(folder)
+        os.environ["CNN_TUNE_DEVICE_DATA_GB"] = "0.00001"  # 10 KiB: less than the 20 KiB of images
+        print(json.dumps({"arrays": arrays, "too_big": fused.fits_on_device(data), "folder": mapped}))
+        """,
+}
+
+
+# Scenarios that share one process (one start of Python, Keras and JAX), in this order: the first
+# counts the programs compiled from a fresh start. Each sees the environment as it was before it.
+SCENARIOS_RUNNER = """
+import contextlib, io, os
+results = {}
+for name, code in json.loads(SCENARIOS_JSON).items():
+    saved, printed = dict(os.environ), io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(textwrap.dedent(code), dict(globals()))
+    os.environ.clear()
+    os.environ.update(saved)
+    results[name] = json.loads(printed.getvalue().strip().splitlines()[-1])
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """What each of SCENARIOS printed, all run in one new process on JAX."""
+    script = f"import textwrap\nSCENARIOS_JSON = {json.dumps(json.dumps(SCENARIOS))}\n{SCENARIOS_RUNNER}"
+    return scenario(script, tmp_path_factory.mktemp("fused"))
+
+
+def test_the_same_trial_twice_is_identical_and_a_known_shape_compiles_nothing(shared: dict) -> None:
+    out = shared["the_same_trial_twice_is_identical_and_a_known_shape_compiles_nothing"]
+    assert out["first"]["state"] == "complete" and out["first"]["epochs"] == 3
+    assert out["same"] and out["differs"]
+    # One training epoch and one evaluation (validation and test have other lengths: two) per shape.
+    assert out["compiled"] == {"train": 1, "evaluate": 2}
+    assert out["after"] == out["compiled"]
+    assert out["wider"] == {"train": 2, "evaluate": 4}
+    assert out["first"]["history"][-1]["accuracy"] > 0.5  # it learns
+
+
+def test_steps_per_call_change_nothing_but_the_speed(shared: dict) -> None:
+    """One step per call (the CPU's default), the whole epoch in one call (a GPU's), and two per
+    call, which runs past the epoch's three steps in its last call: the same training."""
+    out = shared["steps_per_call_change_nothing_but_the_speed"]
+    for per_call in ("epoch", "2"):
+        for got, want in zip(out[per_call]["history"], out["1"]["history"], strict=True):
+            for name in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+                assert got[name] == pytest.approx(want[name], rel=1e-4, abs=1e-6), (per_call, name)
+
+
+def test_the_short_last_batch_counts_once_with_its_own_weight(shared: dict) -> None:
+    """With a rate too small to move the weights, an epoch's mean training loss and accuracy over
+    its 70 rows (32 + 32 + 6) equal an evaluation of the same rows."""
+    out = shared["the_short_last_batch_counts_once_with_its_own_weight"]
+    assert out["loss"] == pytest.approx(out["val_loss"], abs=1e-5)
+    assert out["accuracy"] == pytest.approx(out["val_accuracy"], abs=1e-9)
+    assert round(out["accuracy"] * 70) == pytest.approx(out["accuracy"] * 70, abs=1e-4)  # a count of 70 rows
+
+
+def test_the_stop_rule_pruning_and_a_failed_trial(shared: dict) -> None:
+    out = shared["the_stop_rule_pruning_and_a_failed_trial"]
+    assert out["stopped"]["epochs"] == 1 and out["said"] == ["Reached the threshold so cancelling training!"]
+    assert out["pruned"]["state"] == "pruned" and out["pruned"]["epochs"] == 2
+    assert out["pruned"]["reason"] == "pruned at epoch 2"
+    assert out["nan"]["state"] == "failed" and "loss became" in out["nan"]["reason"]
+
+
+def test_annealing_and_schedules_set_the_rate_as_keras_does(shared: dict) -> None:
+    out = shared["annealing_and_schedules_set_the_rate_as_keras_does"]
     assert out["worst"] < 1e-5
     rates = [row["learning_rate"] for row in out["cosine"]["history"]]
     assert rates[0] == pytest.approx(0.01 * 0.5 * (1 + 0.0), abs=1e-6)  # cos(pi * 3/6) after epoch 1 of 2
@@ -194,23 +222,14 @@ def test_compiled_programs_are_kept_on_disk_unless_turned_off(tmp_path: Path) ->
         """
     out = scenario(code, tmp_path)
     assert out["folder"] == str(tmp_path / "compiled") and any((tmp_path / "compiled").iterdir())
-    assert scenario(code, tmp_path, compiled="off") == {"folder": None}
+    loaded = """
+        import jax
+        print(json.dumps({"folder": jax.config.jax_compilation_cache_dir}))
+        """  # the prelude has loaded Keras, which sets the cache up
+    assert scenario(loaded, tmp_path, compiled="off") == {"folder": None}
 
 
-def test_which_data_goes_to_the_device(tmp_path: Path) -> None:
-    out = scenario(
-        """
-        import os
-        from dataclasses import replace
-        from tuner.data import Rows
-        folder = replace(
-            data, x_train=Rows(x, np.arange(70)), x_val=Rows(xv, np.arange(30)), x_test=Rows(xt, np.arange(40))
-        )
-        arrays, mapped = fused.fits_on_device(data), fused.fits_on_device(folder)
-        os.environ["CNN_TUNE_DEVICE_DATA_GB"] = "0.00001"  # 10 KiB: less than the 20 KiB of images
-        print(json.dumps({"arrays": arrays, "too_big": fused.fits_on_device(data), "folder": mapped}))
-        """,
-        tmp_path,
-    )
+def test_which_data_goes_to_the_device(shared: dict) -> None:
+    out = shared["which_data_goes_to_the_device"]
     # Arrays in memory go; past the limit they stay; on the CPU an image folder stays memory-mapped.
     assert out == {"arrays": True, "too_big": False, "folder": False}
