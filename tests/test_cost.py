@@ -11,11 +11,13 @@ import optuna
 import pandas as pd
 import pytest
 from conftest import make_settings, scripted_runner
+from optuna.trial import TrialState
 
 from tuner.engines.base import Study
 from tuner.engines.cost import MIN_TIMED, CostModel, epoch_seconds, features
-from tuner.engines.cost_tpe import CostTPESampler, log_improvement
+from tuner.engines.cost_tpe import TPE_HISTORY, CostTPESampler, log_improvement
 from tuner.engines.optuna_engine import OptunaEngine
+from tuner.engines.private import RecentTrials, ScoredTPE
 from tuner.search import run_search
 from tuner.space import load_space
 from tuner.training.architecture import layer_plan, plan_work
@@ -109,8 +111,48 @@ def test_cost_tpe_is_the_default_for_threshold_objectives_only(tmp_path: Path) -
     exercise3 = Study(load_space("exercise3"), tmp_path, "x", 0, run_record=record)
     assert isinstance(engine.sampler(exercise3), CostTPESampler)
     course = Study(load_space("course-cnn"), tmp_path, "y", 0, run_record=record)  # validation accuracy
-    assert type(engine.sampler(course)) is optuna.samplers.TPESampler
+    sampler = engine.sampler(course)
+    assert type(sampler) is ScoredTPE and sampler.history == TPE_HISTORY  # TPE's proposals, a bounded history
     assert type(OptunaEngine("tpe").sampler(exercise3)) is optuna.samplers.TPESampler
+
+
+def _study(count: int, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2 + t.suggest_int("k", 0, 9) / 10, n_trials=count)
+    study.sampler = sampler
+    return study
+
+
+def _proposals(sampler: optuna.samplers.BaseSampler, count: int, asks: int = 8) -> list[dict[str, Any]]:
+    study = _study(count, sampler)
+    proposed = []
+    for _ in range(asks):
+        trial = study.ask()
+        proposed.append({"x": trial.suggest_float("x", -3, 3), "k": trial.suggest_int("k", 0, 9)})
+        study.tell(trial, (proposed[-1]["x"] - 1) ** 2)
+    return proposed
+
+
+def test_tpe_with_a_bounded_history_proposes_what_optunas_tpe_does_up_to_its_bound() -> None:
+    tpe = {"seed": 5, "n_startup_trials": 5, "multivariate": True, "constant_liar": True}
+    ours, optunas = ScoredTPE(history=60, **tpe), optuna.samplers.TPESampler(**tpe)
+    assert _proposals(ours, 40, asks=8) == _proposals(optunas, 40, asks=8)  # 40 to 48 trials: within the bound
+    ours, optunas = ScoredTPE(history=60, **tpe), optuna.samplers.TPESampler(**tpe)
+    assert _proposals(ours, 200, asks=3) != _proposals(optunas, 200, asks=3)  # past it, another model
+
+
+def test_past_its_bound_tpe_sees_the_best_trials_and_the_latest() -> None:
+    study = _study(200, optuna.samplers.RandomSampler(seed=0))
+    view = RecentTrials(study, limit=50, keep=5)
+    seen = view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    best = sorted(study.trials, key=lambda t: t.value)[:5]
+    assert [t.number for t in seen[-45:]] == list(range(155, 200))
+    assert {t.number for t in best} <= {t.number for t in seen}
+    assert len(seen) <= 50 and [t.number for t in seen] == sorted(t.number for t in seen)
+    assert view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0] is seen[0]  # one view, one choice
+    small = _study(30, optuna.samplers.RandomSampler(seed=0))
+    trials = small.get_trials(deepcopy=False)
+    assert RecentTrials(small, limit=50, keep=5).bounded(trials) is trials  # within the bound: the study itself
 
 
 def test_a_search_leans_to_cheap_epochs(tmp_path: Path, tiny_data: Path) -> None:

@@ -200,3 +200,61 @@ def test_an_interruption_between_two_saves_loses_no_finished_trial(
     trials = pd.read_csv(tmp_path / "exercise3-optuna-cost-tpe" / "trials.csv")
     assert len(trials) == 6 and set(trials["state"][:5]) <= {"complete", "pruned"}
     assert trials["fail_reason"].tolist()[-1] == "interrupted by the user (Ctrl-C)"
+
+
+def _study_as_it_runs(seed: int) -> list[list[TrialRecord]]:
+    """The records a study holds at each save: two workers' trials running and finishing out of order;
+    failed trials with nothing measured; a hyperparameter and a history column first seen late."""
+    rng = random.Random(seed)
+    finished: dict[int, TrialRecord] = {}
+    running: list[int] = []
+    looks: list[list[TrialRecord]] = []
+    for number in range(60):
+        running.append(number)
+        while len(running) > 2 or (number == 59 and running):
+            done = running.pop(rng.randrange(len(running)))
+            kind = rng.choice(["complete", "complete", "pruned", "failed"])
+            params = {"filters": rng.choice([16, 32, 64]), "learning_rate": rng.choice([1e-3, 3e-3])}
+            if done > 30 and rng.random() < 0.5:
+                params["dropout"] = 0.25  # first seen after the tables hold 30 trials
+            history = [] if kind == "failed" else _history(rng.uniform(0.5, 3), rng.randint(1, 5), 0.5)
+            if done > 40 and history:
+                history[-1]["lr_scale"] = 0.5  # a log that appears late, in some epochs only
+            result = {} if kind == "failed" else {"epochs_run": len(history), "val_accuracy": rng.random()}
+            finished[done] = TrialRecord(
+                done,
+                kind,
+                params=params,
+                config=params,
+                seed=done,
+                value=result.get("val_accuracy"),
+                result=result,
+                history=history,
+                fail_reason="OOM\nat step 3" if kind == "failed" else None,
+                started=f"2026-12-04T10:{done:02d}:00+00:00",
+                finished=f"2026-12-04T10:{done:02d}:30+00:00",
+            )
+            if rng.random() < 0.6 and number < 59:
+                break
+        live = [TrialRecord(n, "running", params={"filters": 32}, history=_history(1, 1, 0.5)) for n in running]
+        looks.append(sorted([*finished.values(), *live], key=lambda r: r.trial))
+    return looks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_tables_kept_between_saves_equal_the_tables_built_from_every_record(seed: int) -> None:
+    from tuner.reports import history_frame, trials_frame
+    from tuner.runs.tables import TableCache
+
+    cache = TableCache(["filters", "learning_rate"])
+    for records in _study_as_it_runs(seed):
+        trials, trials_csv, history, history_csv = cache.tables(records)
+        expected_trials = trials_frame(records, ["filters", "learning_rate"])
+        expected_history = history_frame(records)
+        pd.testing.assert_frame_equal(trials, expected_trials)
+        pd.testing.assert_frame_equal(history, expected_history)
+        assert trials_csv == expected_trials.to_csv(index=False)
+        assert history_csv == expected_history.to_csv(index=False)
+    assert len(cache.keys) == 60  # every trial settled at the end
+    # Built again from every record only when a column appeared (dropout; lr_scale) or changed its type.
+    assert 1 <= cache.rebuilds <= 4

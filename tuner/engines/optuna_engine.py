@@ -16,12 +16,12 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.choices import ALGORITHMS
 from tuner.engines.base import Engine, Proposal, Study
-from tuner.engines.cost_tpe import CostTPESampler
+from tuner.engines.cost_tpe import TPE_HISTORY, CostTPESampler
 from tuner.engines.liveness import new_session, this_worker, worker_is_dead
 from tuner.engines.optuna_index import HELD, TrialIndex, config_key
 from tuner.engines.optuna_records import DEADLINE_ATTR, SURPLUS_ATTR, recorded_run, write_run
 from tuner.engines.optuna_storage import Heartbeat, heartbeat_enabled, open_storage
-from tuner.engines.private import TrialWrites, pop_waiting_from, sync_journal, trial_id_of, write_trial
+from tuner.engines.private import ScoredTPE, TrialWrites, pop_waiting_from, sync_journal, trial_id_of, write_trial
 from tuner.errors import WORKER_DIED, CnnTuneError
 from tuner.records import TrialRecord, trial_seed
 from tuner.runs.record import identity_difference, mask_url
@@ -122,10 +122,13 @@ class OptunaEngine(Engine):
                 "group": True,
                 "constant_liar": True,
             }
+            if self.algorithm == "tpe":
+                return optuna.samplers.TPESampler(**tpe)  # optuna's own, as a user who asks for it knows it
             dataset = (spec.run_record or {}).get("dataset") or {}
-            if self.algorithm == "cost-tpe" and spec.space.objective.needs_stop and dataset.get("input_shape"):
-                return CostTPESampler(tuple(dataset["input_shape"]), int(dataset.get("classes", 10)), **tpe)
-            return optuna.samplers.TPESampler(**tpe)
+            if spec.space.objective.needs_stop and dataset.get("input_shape"):
+                shape = tuple(dataset["input_shape"])
+                return CostTPESampler(shape, int(dataset.get("classes", 10)), history=TPE_HISTORY, **tpe)
+            return ScoredTPE(history=TPE_HISTORY, **tpe)
         if self.algorithm == "qmc":
             _needs("scipy", "qmc")
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)

@@ -13,6 +13,8 @@ transaction (`TrialWrites`: optuna commits every parameter and attribute on its 
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import json
 import os
 from collections.abc import Callable
@@ -35,6 +37,7 @@ __all__ = [
     "RDB_PRIVATE",
     "STUDY_PRIVATE",
     "AtomicOracleFiles",
+    "RecentTrials",
     "ScoredTPE",
     "TrialDurableJournal",
     "TrialWrites",
@@ -78,6 +81,7 @@ STUDY_PRIVATE = (
     ("Study", "_pop_waiting_trial_id"),  # how `ask` takes a queued trial: by listing every trial of the study
     ("Study", "_storage"),  # the storage `ask` claims a queued trial in
     ("FrozenTrial", "_trial_id"),  # the storage's id of a trial, which claiming it needs
+    ("Study", "_get_trials"),  # how TPE lists a study's trials (`ScoredTPE`'s bounded history replaces it)
 )
 
 
@@ -273,12 +277,78 @@ def save_project(tuner: Any) -> None:
     write_atomic(Path(tuner._get_tuner_fname()), json.dumps(tuner.get_state()))
 
 
-class ScoredTPE(optuna.samplers.TPESampler):
-    """optuna's TPESampler whose candidates' scores a subclass may change in `rescore`."""
+class RecentTrials:
+    """A study as TPE sees it once it holds more than `limit` finished trials: its `keep` best complete
+    trials and its most recent ones, `limit` in all. Everything else is the study's own.
 
-    def __init__(self, **tpe: Any) -> None:
+    TPE fits its densities to every finished trial (and to every running one, with the constant liar),
+    so a proposal costs more the larger the study: 34 ms at 1,000 trials and 342 ms at 10,000 here.
+    Its good group is at most the 25 best trials (optuna's default gamma), which `keep` holds; its
+    other trials are already weighted by recency, old ones least (optuna's default weights). Up to
+    `limit` trials, TPE sees the study itself and proposes exactly what it would. One view serves one
+    proposal: the study does not change while TPE proposes."""
+
+    def __init__(self, study: optuna.Study, limit: int, keep: int) -> None:
+        self.study, self.limit, self.keep = study, limit, keep
+        self.best: list[int] | None = None  # the numbers of the `keep` best complete trials, in order
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
+        return self.bounded(self.study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache))
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self.bounded(self.study.get_trials(deepcopy=deepcopy, states=states))
+
+    def bounded(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        """`trials` (by number, as optuna lists them), past `limit` of them the best and the most recent."""
+        if len(trials) <= self.limit:
+            return trials
+        if self.best is None:
+            complete = self.study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=False)
+            values = [(t.value, t.number) for t in complete if t.value is not None]
+            maximize = self.study.direction == optuna.study.StudyDirection.MAXIMIZE
+            self.best = sorted(n for _, n in (heapq.nlargest if maximize else heapq.nsmallest)(self.keep, values))
+        recent = trials[-(self.limit - self.keep) :]
+        older = []
+        for number in self.best:
+            i = bisect.bisect_left(trials, number, key=lambda t: t.number)
+            if number < recent[0].number and i < len(trials) and trials[i].number == number:
+                older.append(trials[i])
+        return older + recent
+
+
+class ScoredTPE(optuna.samplers.TPESampler):
+    """optuna's TPESampler whose candidates' scores a subclass may change in `rescore`, and which, past
+    `history` finished trials, models the best and the most recent of them (`RecentTrials`)."""
+
+    def __init__(self, history: int | None = None, keep: int = 25, **tpe: Any) -> None:
         super().__init__(**tpe)
         self.asking: tuple[optuna.Study, dict[str, BaseDistribution], int] | None = None
+        self.history, self.keep = history, keep
+        self.view: tuple[int, RecentTrials] | None = None  # the study as TPE sees it for one trial
+
+    def seen(self, study: optuna.Study, trial: FrozenTrial) -> optuna.Study:
+        """The study as TPE models it for `trial`."""
+        if self.history is None:
+            return study
+        if self.view is None or self.view[0] != trial.number or self.view[1].study is not study:
+            self.view = (trial.number, RecentTrials(study, self.history, self.keep))
+        return self.view[1]  # type: ignore[return-value]
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return super().infer_relative_search_space(self.seen(study, trial), trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return super().sample_relative(self.seen(study, trial), trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return super().sample_independent(self.seen(study, trial), trial, param_name, param_distribution)
 
     def _sample(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

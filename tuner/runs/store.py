@@ -20,6 +20,7 @@ from tuner.records import TrialRecord
 from tuner.runs.record import identity_difference
 
 if TYPE_CHECKING:
+    from tuner.runs.tables import TableCache
     from tuner.space import Space
 
 __all__ = ["RunStore", "write_atomic"]
@@ -50,6 +51,7 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.cache: TableCache | None = None  # the tables as this process last saved them
 
     @classmethod
     def open(cls, path: str | Path) -> RunStore:
@@ -120,11 +122,18 @@ class RunStore:
         self.write_run(record)
 
     def save_tables(
-        self, trials: pd.DataFrame, history: pd.DataFrame, best_config: dict[str, Any] | None, leaderboard_md: str
+        self,
+        trials: pd.DataFrame,
+        history: pd.DataFrame,
+        best_config: dict[str, Any] | None,
+        leaderboard_md: str,
+        csv: tuple[str, str] | None = None,
     ) -> None:
-        """Rewrite trials, history, best/config.json and leaderboard.md."""
-        write_atomic(self.path / "trials.csv", trials.to_csv(index=False))
-        write_atomic(self.path / "history.csv", history.to_csv(index=False))
+        """Rewrite trials, history, best/config.json and leaderboard.md (`csv`: the two tables' CSV
+        text, when the caller has it)."""
+        trials_csv, history_csv = csv or (trials.to_csv(index=False), history.to_csv(index=False))
+        write_atomic(self.path / "trials.csv", trials_csv)
+        write_atomic(self.path / "history.csv", history_csv)
         for name, frame in (("trials", trials), ("history", history)):
             write_atomic(self.path / f"{name}.parquet", frame.to_parquet(index=False))
         if best_config is not None:
@@ -132,14 +141,19 @@ class RunStore:
         write_atomic(self.path / "leaderboard.md", leaderboard_md)
 
     def save_records(self, records: list[TrialRecord], space: Space, run: dict[str, Any]) -> None:
-        """Write the run's tables (trials, history, best config, leaderboard) from its trial records."""
-        from tuner.reports import history_frame, leaderboard, summarize, trials_frame
+        """Write the run's tables (trials, history, best config, leaderboard) from its trial records;
+        what earlier saves of this process built for the settled trials is reused."""
+        from tuner.reports import leaderboard, summarize
         from tuner.reports.render import run_markdown
+        from tuner.runs.tables import TableCache
 
-        trials = trials_frame(records, [p.name for p in space.searched])
+        if self.cache is None:
+            self.cache = TableCache([p.name for p in space.searched])
+        trials, trials_csv, history, history_csv = self.cache.tables(records)
         board = leaderboard(trials, space.objective, space.stop)
         summary = summarize(trials, board, run)
-        self.save_tables(trials, history_frame(records), summary.best_config, run_markdown(summary, board, run))
+        markdown = run_markdown(summary, board, run)
+        self.save_tables(trials, history, summary.best_config, markdown, (trials_csv, history_csv))
 
     def _table(self, name: str) -> pd.DataFrame:
         parquet, csv = self.path / f"{name}.parquet", self.path / f"{name}.csv"
