@@ -120,6 +120,25 @@ def test_median_counts_a_trial_that_ended_early_with_its_final_value() -> None:
     assert reason == "median pruner at epoch 6: 0.85 against a median of 0.875"
 
 
+def test_median_on_a_validation_accuracy_stops_only_beyond_the_validation_sets_noise() -> None:
+    # course-cnn's first epoch in the benchmark: a trial at 0.8383 against a median of 0.8425 was
+    # stopped, 0.4 points behind; over 1,200 validation images an accuracy's standard error is 1.06 points.
+    space = load_space("course-cnn")
+    done = [
+        TrialRecord(n, "complete", history=[{"epoch": 1, "val_accuracy": a}])
+        for n, a in enumerate([0.80, 0.8425, 0.86])
+    ]
+    plain, weighed = MedianStop(space), make_pruner("median", space).measured_on(1200)
+    assert plain.reason(Progress(3, [0.8383]), done) is not None  # no count of images: no margin
+    assert weighed.reason(Progress(3, [0.8383]), done) is None  # within the noise
+    reason = weighed.reason(Progress(3, [0.8200]), done)  # 2.25 points behind: beyond it
+    assert reason == "median pruner at epoch 1: 0.82 against a median of 0.8425, less its standard error of 0.0105"
+    chain = make_pruner("exact+median", load_space("exercise3")).measured_on(1200)
+    assert isinstance(chain, Chain) and all(
+        p.validation_rows is None for p in chain.pruners if isinstance(p, MedianStop)
+    )
+
+
 def test_hyperband_keeps_the_best_third_of_its_bracket_at_each_rung() -> None:
     space = load_space("exercise3")
     hyperband = Hyperband(space)

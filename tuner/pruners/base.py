@@ -58,6 +58,11 @@ class Pruner(ABC):
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
         """Why `trial` should stop now, or None."""
 
+    def measured_on(self, validation_rows: int) -> Pruner:
+        """The pruner for a dataset of `validation_rows` validation images (a rule that weighs a
+        validation metric's sampling noise needs them); itself for the others."""
+        return self
+
     def __str__(self) -> str:
         return self.name
 
@@ -79,6 +84,9 @@ class Chain(Pruner):
     def __init__(self, space: Space, pruners: Sequence[Pruner]) -> None:
         super().__init__(space)
         self.pruners = tuple(pruners)
+
+    def measured_on(self, validation_rows: int) -> Pruner:
+        return Chain(self.space, [p.measured_on(validation_rows) for p in self.pruners])
 
     def reason(self, trial: Progress, finished: Sequence[TrialRecord]) -> str | None:
         for pruner in self.pruners:

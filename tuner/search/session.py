@@ -191,6 +191,7 @@ def run_search(
     spec = settings.dataset or space.dataset
     dataset = load_dataset(spec, train_limit=settings.train_limit, **pipeline, **space.data_options())
     space.check_constraints(dataset.input_shape, dataset.num_classes)  # on the images as loaded
+    pruner = pruner.measured_on(len(dataset.y_val))  # median stopping weighs the validation set's noise
     legacy = legacy_values(store)
     space = space.with_legacy_values(legacy)
     training = kept_epochs(settings.training, space, store)
