@@ -14,6 +14,7 @@ transaction (`TrialWrites`: optuna commits every parameter and attribute on its 
 from __future__ import annotations
 
 import bisect
+import copy
 import heapq
 import json
 import os
@@ -291,22 +292,32 @@ class RecentTrials:
     def __init__(self, study: optuna.Study, limit: int, keep: int) -> None:
         self.study, self.limit, self.keep = study, limit, keep
         self.best: list[int] | None = None  # the numbers of the `keep` best complete trials, in order
+        # Each listing by state read once for the proposal: a journal storage goes through every
+        # trial to filter them (10 ms at 10,000 trials), and TPE asks about eight times a proposal.
+        self.listed: dict[tuple[TrialState, ...] | None, list[FrozenTrial]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.study, name)
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
-        return self.bounded(self.study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache))
+        return self.bounded(self.listing(deepcopy, states))
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return self.bounded(self.study.get_trials(deepcopy=deepcopy, states=states))
+        return self.bounded(self.listing(deepcopy, states))
+
+    def listing(self, deepcopy: bool, states: Any) -> list[FrozenTrial]:
+        key = None if states is None else tuple(states)
+        if key not in self.listed:
+            self.listed[key] = self.study._get_trials(deepcopy=False, states=states, use_cache=False)
+        trials = self.listed[key]
+        return [copy.deepcopy(t) for t in trials] if deepcopy else list(trials)
 
     def bounded(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         """`trials` (by number, as optuna lists them), past `limit` of them the best and the most recent."""
         if len(trials) <= self.limit:
             return trials
         if self.best is None:
-            complete = self.study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=False)
+            complete = self.listing(False, (TrialState.COMPLETE,))
             values = [(t.value, t.number) for t in complete if t.value is not None]
             maximize = self.study.direction == optuna.study.StudyDirection.MAXIMIZE
             self.best = sorted(n for _, n in (heapq.nlargest if maximize else heapq.nsmallest)(self.keep, values))

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tuner.records import RESULT_FIELDS, TrialRecord
@@ -97,10 +98,9 @@ def leaderboard(
     finished = trials[trials["state"].isin(["complete", "pruned"])].copy()
     finished["complete"] = finished["state"].eq("complete")
     if stop is not None:
-        finished["shortfall"] = [
-            0.0 if reached is True else stop.shortfall(None if pd.isna(best) else best)
-            for reached, best in zip(finished["reached_threshold"], finished["best_stop_metric"], strict=True)
-        ]
+        best = pd.to_numeric(finished["best_stop_metric"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        reached = finished["reached_threshold"].fillna(False).to_numpy(dtype=bool)
+        finished["shortfall"] = np.where(reached, 0.0, stop.shortfalls(best))
     keys = objective.sort_keys(stop)
     finished = finished.sort_values(
         [k for k, _ in keys] + ["trial"], ascending=[a for _, a in keys] + [True], na_position="last", kind="stable"

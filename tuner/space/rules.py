@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tuner.errors import CnnTuneError
 
 __all__ = ["COMPARISONS", "QUANTITIES", "STOP_METRICS", "Constraint", "StopRule", "parse_constraint", "parse_stop"]
@@ -64,6 +66,11 @@ class StopRule:
             return float("inf")
         gap = self.threshold - value if self.higher_is_better else value - self.threshold
         return max(gap, 0.0)
+
+    def shortfalls(self, values: np.ndarray) -> np.ndarray:
+        """`shortfall` of each value at once (NaN for no value)."""
+        gap = self.threshold - values if self.higher_is_better else values - self.threshold
+        return np.where(np.isnan(values), np.inf, np.maximum(gap, 0.0))
 
 
 def parse_constraint(text: Any, where: str) -> Constraint:
