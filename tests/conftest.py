@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tuner.engines.base import PackRunner, Slot
 from tuner.errors import StopTrial
 from tuner.records import TrialResult
 
@@ -109,6 +110,28 @@ def grid_space(folder: Path) -> Path:
 CONSTANT_RATE = ["lr_schedule=constant"]
 
 
+def _scripted_row(rate: float, epoch: int, seconds: float) -> dict[str, float]:
+    accuracy = 1 - 0.5 * math.exp(-rate * epoch)
+    return {
+        "epoch": epoch,
+        "loss": 1 - accuracy,
+        "accuracy": accuracy,
+        "val_loss": 1.1 - accuracy,
+        "val_accuracy": accuracy - 0.01,
+        "seconds": seconds,
+    }
+
+
+def _scripted_end(result: TrialResult, seconds: float) -> TrialResult:
+    last = result.history[-1]
+    result.epochs_run = len(result.history)
+    result.train_accuracy, result.val_accuracy = last["accuracy"], last["val_accuracy"]
+    result.best_stop_metric = max(r["accuracy"] for r in result.history)
+    result.test_accuracy = last["val_accuracy"] - 0.005 if result.state == "complete" else None
+    result.fit_seconds = len(result.history) * seconds
+    return result
+
+
 def scripted_runner(
     speed: Callable[[dict[str, Any]], float] = lambda c: c.get("filters", 32) / 32,
     fail_when: Callable[[dict[str, Any]], str | None] = lambda c: None,
@@ -129,17 +152,9 @@ def scripted_runner(
         rate, seconds = speed(config), epoch_seconds(config)
         try:
             for epoch in range(1, int(config.get("epochs", 5)) + 1):
-                accuracy = 1 - 0.5 * math.exp(-rate * epoch)
-                row = {
-                    "epoch": epoch,
-                    "loss": 1 - accuracy,
-                    "accuracy": accuracy,
-                    "val_loss": 1.1 - accuracy,
-                    "val_accuracy": accuracy - 0.01,
-                    "seconds": seconds,
-                }
+                row = _scripted_row(rate, epoch, seconds)
                 result.history.append(row)
-                if accuracy >= threshold:
+                if row["accuracy"] >= threshold:
                     say("Reached 99.8% accuracy so cancelling training!")
                     result.reached_threshold, result.epochs_to_threshold = True, epoch
                     result.seconds_to_threshold = epoch * seconds
@@ -147,16 +162,77 @@ def scripted_runner(
                 on_epoch(epoch, row)
         except StopTrial as exc:
             result.state, result.fail_reason = "pruned", exc.reason
-        last = result.history[-1]
-        result.epochs_run = len(result.history)
-        result.train_accuracy, result.val_accuracy = last["accuracy"], last["val_accuracy"]
-        result.best_stop_metric = max(r["accuracy"] for r in result.history)
-        result.test_accuracy = last["val_accuracy"] - 0.005 if result.state == "complete" else None
-        result.fit_seconds = len(result.history) * seconds
-        return result
+        return _scripted_end(result, seconds)
 
     run.calls = calls  # type: ignore[attr-defined]
     return run
+
+
+class ScriptedPack(PackRunner):
+    """A fake packed trainer: up to `width` trials of `scripted_runner`'s curves at once, each slot one
+    epoch further per round, a slot refilled as soon as its trial ends. `crash_at` and `interrupt_at`
+    raise in that round (the program failing; Ctrl-C); `rounds`, `widest` and `calls` say what it did."""
+
+    def __init__(
+        self,
+        width: int,
+        speed: Callable[[dict[str, Any]], float] = lambda c: c.get("filters", 32) / 32,
+        fail_when: Callable[[dict[str, Any]], str | None] = lambda c: None,
+        threshold: float = 0.998,
+        crash_at: int | None = None,
+        interrupt_at: int | None = None,
+    ) -> None:
+        self.width, self.speed, self.fail_when, self.threshold = width, speed, fail_when, threshold
+        self.crash_at, self.interrupt_at = crash_at, interrupt_at
+        self.rounds = self.widest = 0
+        self.calls: list[dict[str, Any]] = []
+
+    def run(self, take: Callable[[], Slot | None]) -> None:
+        slots: list[tuple[Slot, TrialResult] | None] = [None] * self.width
+        while True:
+            for i in range(self.width):
+                if slots[i] is None and (slot := take()) is not None:
+                    slots[i] = self.begin(slot)
+            held = [entry for entry in slots if entry is not None]
+            if not held:
+                return
+            self.rounds += 1
+            self.widest = max(self.widest, len(held))
+            if self.rounds == self.crash_at:
+                raise RuntimeError("XLA ran out of memory")
+            if self.rounds == self.interrupt_at:
+                raise KeyboardInterrupt
+            for i, entry in enumerate(slots):
+                if entry is not None and self.epoch(*entry):
+                    slots[i] = None
+
+    def begin(self, slot: Slot) -> tuple[Slot, TrialResult] | None:
+        self.calls.append({"config": dict(slot.config), "seed": slot.seed})
+        result = TrialResult(conv_layers=1, pool_layers=1, param_count=1000)
+        reason = self.fail_when(slot.config)
+        if reason:
+            result.state, result.fail_reason = "failed", reason
+            slot.end(result)
+            return None
+        return slot, result
+
+    def epoch(self, slot: Slot, result: TrialResult) -> bool:
+        """Train `slot` one epoch further; whether its trial ended."""
+        epoch = len(result.history) + 1
+        row = _scripted_row(self.speed(slot.config), epoch, 1.0)
+        result.history.append(row)
+        if row["accuracy"] >= self.threshold:
+            slot.say("Reached 99.8% accuracy so cancelling training!")
+            result.reached_threshold, result.epochs_to_threshold, result.seconds_to_threshold = True, epoch, epoch
+        else:
+            try:
+                slot.on_epoch(epoch, row)
+            except StopTrial as exc:
+                result.state, result.fail_reason = "pruned", exc.reason
+            if result.state == "complete" and epoch < int(slot.config.get("epochs", 5)):
+                return False
+        slot.end(_scripted_end(result, 1.0))
+        return True
 
 
 def make_settings(**options: Any) -> Any:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-from tuner.engines.base import Engine, Proposal, Study, TrialRunner
+from tuner.engines.base import Engine, PackRunner, Proposal, Slot, Study, TrialRunner
 from tuner.errors import CnnTuneError
 
-__all__ = ["ENGINES", "Engine", "Proposal", "Study", "TrialRunner", "get_engine"]
+__all__ = ["ENGINES", "Engine", "PackRunner", "Proposal", "Slot", "Study", "TrialRunner", "get_engine"]
 
 # name -> "module:class", imported only when chosen, so that optuna loads only for a search.
 ENGINES: dict[str, str] = {

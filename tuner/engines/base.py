@@ -19,11 +19,38 @@ from tuner.errors import CnnTuneError
 from tuner.records import TrialRecord, TrialResult
 from tuner.space import Space
 
-__all__ = ["Engine", "EpochHook", "Proposal", "Study", "TrialRunner"]
+__all__ = ["Engine", "EpochHook", "PackRunner", "Proposal", "Slot", "Study", "TrialRunner"]
 
 EpochHook = Callable[[int, dict[str, float]], None]
 # (config, seed, on_epoch, say) -> result; the real one is the trainer, tests pass scripted fakes.
 TrialRunner = Callable[[dict, int, EpochHook, Callable[[str], None]], TrialResult]
+
+
+@dataclass
+class Slot:
+    """One trial of a pack, as the loop hands it to a `PackRunner`: train `config` with `seed`, call
+    `on_epoch` after each epoch (it raises StopTrial when the trial should stop), and `end` once with
+    the trial's result, whatever it was (complete, pruned, failed)."""
+
+    number: int
+    config: dict[str, Any]
+    seed: int
+    on_epoch: EpochHook
+    end: Callable[[TrialResult], None]
+    say: Callable[[str], None]
+
+
+class PackRunner(ABC):
+    """Trains up to `width` trials at once (a pack: one compiled program for several models). The loop
+    calls `run` with `take`, which gives the next trial for a free slot, or None when none may start
+    now; `run` returns once its slots are empty and `take` gives None. Every trial it took ends
+    through its slot's `end`, except when `run` raises: then the loop records the trials it holds."""
+
+    width: int
+
+    @abstractmethod
+    def run(self, take: Callable[[], Slot | None]) -> None:
+        """Train trials from `take` until none is left to train."""
 
 
 @dataclass(frozen=True)

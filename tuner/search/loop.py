@@ -8,13 +8,15 @@ maps its result to a record, saves the tables, and waits while other workers hol
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from tuner.engines.base import Engine, Proposal, TrialRunner
+from tuner.engines.base import Engine, EpochHook, PackRunner, Proposal, Slot, TrialRunner
 from tuner.errors import CnnTuneError, StopTrial, TrialError, interruption
 from tuner.pruners import Progress, Pruner, finished_value, ranking_value
 from tuner.pruners.finished import Finished
@@ -43,6 +45,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+@dataclass
+class _Running:
+    """A trial the loop started: its proposal, when it started, and its epoch hook."""
+
+    proposal: Proposal
+    started: str
+    on_epoch: EpochHook
+
+
 class TrialLoop:
     """Runs trials that `engine` proposes until the budget is spent; one per worker process."""
 
@@ -50,7 +61,7 @@ class TrialLoop:
         self,
         engine: Engine,
         space: Space,
-        run_trial: TrialRunner,
+        run_trial: TrialRunner | PackRunner,
         pruner: Pruner,
         budget: Budget,
         observer: Observer,
@@ -90,17 +101,19 @@ class TrialLoop:
         self.deadline = None if ends_at is None else time.monotonic() + (ends_at - time.time())
         self.observer.search_started(self.target, self.engine.finished())
         try:
-            while not self.should_stop():
-                proposal = self.engine.ask()
-                if proposal is None:  # the engine's whole space is tried (a grid, keras-tuner's Hyperband)
-                    if self.engine.exhausted:
-                        self.observer.message(self.engine.exhausted)
-                    break
-                finished, running = self.engine.finished(), self.engine.running()
-                if surplus(proposal.number, finished, running, self.target):
-                    self.engine.give_back(proposal)
-                    continue
-                self.trial_done(self.run_one(proposal))
+            if isinstance(self.run_trial, PackRunner):
+                self.run_packs(self.run_trial)
+            else:
+                while not self.should_stop():
+                    proposal = self.engine.ask()
+                    if proposal is None:  # the engine's whole space is tried (a grid, keras-tuner's Hyperband)
+                        self.say_exhausted()
+                        break
+                    finished, running = self.engine.finished(), self.engine.running()
+                    if surplus(proposal.number, finished, running, self.target):
+                        self.engine.give_back(proposal)
+                        continue
+                    self.trial_done(self.run_one(proposal))
             self.save()  # the trials other workers finished after this one's last
         except BaseException:
             self.save()
@@ -109,19 +122,31 @@ class TrialLoop:
             self.observer.search_finished()
         return self.engine.records()
 
+    def say_exhausted(self) -> None:
+        if self.engine.exhausted:
+            self.observer.message(self.engine.exhausted)
+
     def should_stop(self) -> bool:
         """True when no more trials should start here. While every remaining slot is held by a
         running trial, this worker waits: if the worker running one dies, its slot is queued
         again and taken here, so the study still ends with its full count."""
         while True:
-            timed_out = self.deadline is not None and time.monotonic() >= self.deadline
-            finished = self.engine.finished()
-            if timed_out or finished >= self.target or self.budget_spent():
-                return True
-            self.engine.recover()  # a dead worker's trial goes back to the queue before the next ask
-            if finished + len(self.engine.running()) < self.target:
-                return False
+            may = self.may_start()
+            if may is not None:
+                return not may
             time.sleep(self.poll_seconds)
+
+    def may_start(self) -> bool | None:
+        """Whether a trial may start now: False when the search is over (count, time, budget), None
+        while every remaining slot is held by a running trial."""
+        timed_out = self.deadline is not None and time.monotonic() >= self.deadline
+        finished = self.engine.finished()
+        if timed_out or finished >= self.target or self.budget_spent():
+            return False
+        self.engine.recover()  # a dead worker's trial goes back to the queue before the next ask
+        if finished + len(self.engine.running()) < self.target:
+            return True
+        return None
 
     def budget_spent(self) -> bool:
         """Whether the study holds what the budget asks for beyond a count of trials: a trial that
@@ -169,8 +194,8 @@ class TrialLoop:
 
     # -- one trial -----------------------------------------------------------------------------
 
-    def run_one(self, proposal: Proposal) -> TrialRecord:
-        """Train `proposal`'s configuration, with the pruner after each epoch; its record, told to the engine."""
+    def start(self, proposal: Proposal) -> _Running:
+        """Tell the observer that `proposal` starts; its epoch hook asks the pruner after each epoch."""
         started = _now()
         progress = Progress(proposal.number, config=dict(proposal.config))
         epochs = trial_epochs(proposal.config)
@@ -193,12 +218,28 @@ class TrialLoop:
             if reason:
                 raise StopTrial(reason)
 
+        return _Running(proposal, started, on_epoch)
+
+    def finish(self, trial: _Running, result: TrialResult) -> TrialRecord:
+        """The trial's record, told to the engine."""
+        record = self.record(trial.proposal, result, trial.started)
+        self.engine.tell(trial.proposal, record)
+        return record
+
+    def interrupt(self, trial: _Running, reason: str) -> None:
+        """Record `trial` failed with `reason`; its configuration runs again on resume."""
+        record = self.record(trial.proposal, TrialResult(state="failed", fail_reason=reason), trial.started)
+        self.engine.interrupted(trial.proposal, record)
+
+    def run_one(self, proposal: Proposal) -> TrialRecord:
+        """Train `proposal`'s configuration, with the pruner after each epoch; its record, told to the engine."""
+        trial = self.start(proposal)
+        assert not isinstance(self.run_trial, PackRunner)
         with self.engine.running_trial(proposal):
             try:
-                result = self.run_trial(proposal.config, proposal.seed, on_epoch, self.observer.message)
+                result = self.run_trial(proposal.config, proposal.seed, trial.on_epoch, self.observer.message)
             except KeyboardInterrupt as exc:
-                record = self.record(proposal, TrialResult(state="failed", fail_reason=interruption(exc)), started)
-                self.engine.interrupted(proposal, record)
+                self.interrupt(trial, interruption(exc))
                 raise
             except TrialError as exc:  # a scripted runner may raise what the trainer records
                 state = "pruned" if isinstance(exc, StopTrial) else "failed"
@@ -207,9 +248,83 @@ class TrialLoop:
                 raise  # a condition every trial would hit (bad data, bad setup)
             except Exception as exc:  # a failed trial is not a failed search
                 result = TrialResult(state="failed", fail_reason=f"{type(exc).__name__}: {exc}")
-            record = self.record(proposal, result, started)
-            self.engine.tell(proposal, record)
-        return record
+            return self.finish(trial, result)
+
+    # -- packs: several trials trained at once -------------------------------------------------
+
+    def run_packs(self, runner: PackRunner) -> None:
+        """Keep `runner`'s slots full of trials until the search is over. Each trial is asked for,
+        pruned, recorded and told as one trained alone is; when the runner cannot go on, the trials
+        it holds fail with its error and the search goes on; on Ctrl-C, SIGTERM or an error that
+        ends the search, they are recorded interrupted and run again on resume."""
+        flying: dict[int, tuple[_Running, contextlib.ExitStack]] = {}
+        exhausted = False
+
+        def take() -> Slot | None:
+            nonlocal exhausted
+            while not exhausted:
+                may = self.may_start()
+                if may is False:
+                    return None
+                if may is None:  # the study's last slots are held by running trials
+                    if flying:
+                        return None  # some of them this pack's: it goes on without a new one
+                    time.sleep(self.poll_seconds)
+                    continue
+                proposal = self.engine.ask()
+                if proposal is None:
+                    self.say_exhausted()
+                    exhausted = True
+                    return None
+                if surplus(proposal.number, self.engine.finished(), self.engine.running(), self.target):
+                    self.engine.give_back(proposal)
+                    continue
+                return self.slot(proposal, flying)
+            return None
+
+        try:
+            while not exhausted and not self.should_stop():
+                try:
+                    runner.run(take)
+                except (CnnTuneError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # the pack's program cannot go on: its trials failed
+                    reason = f"the pack stopped: {type(exc).__name__}: {exc}"
+                    for number in list(flying):
+                        trial, stack = flying.pop(number)
+                        with stack:
+                            record = self.finish(trial, TrialResult(state="failed", fail_reason=reason))
+                        self.trial_done(record)
+                for number in list(flying):  # a runner that returned with trials it did not end
+                    trial, stack = flying.pop(number)
+                    with stack:
+                        record = self.finish(trial, TrialResult(state="failed", fail_reason="the pack did not end it"))
+                    self.trial_done(record)
+        except BaseException as exc:
+            reason = interruption(exc) if isinstance(exc, KeyboardInterrupt) else f"the search stopped: {exc}"
+            for trial, stack in flying.values():
+                with stack:
+                    self.interrupt(trial, reason)
+            flying.clear()
+            raise
+
+    def slot(self, proposal: Proposal, flying: dict[int, tuple[_Running, contextlib.ExitStack]]) -> Slot:
+        """`proposal` started as a pack's trial, held in `flying` until its slot ends."""
+        trial = self.start(proposal)
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.engine.running_trial(proposal))
+        flying[proposal.number] = (trial, stack)
+
+        def end(result: TrialResult) -> None:
+            held, held_stack = flying.pop(proposal.number)
+            with held_stack:
+                record = self.finish(held, result)
+            self.trial_done(record)
+
+        def say(text: str) -> None:
+            self.observer.message(f"trial {proposal.number}: {text}")
+
+        return Slot(proposal.number, dict(proposal.config), proposal.seed, trial.on_epoch, end, say)
 
     def record(self, proposal: Proposal, result: TrialResult, started: str) -> TrialRecord:
         """The trial's record: its state and result, and its value for the sampler: the objective's

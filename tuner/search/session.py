@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.data import Dataset, load_dataset, pipeline_identity, recorded_pipeline
-from tuner.engines import Engine, Study, TrialRunner, get_engine
+from tuner.engines import Engine, PackRunner, Study, TrialRunner, get_engine
 from tuner.errors import CnnTuneError, Terminated, raise_terminated
 from tuner.pruners import Pruner, make_pruner
 from tuner.records import TrialRecord
@@ -131,7 +131,9 @@ def kept_epochs(options: TrainingOptions, space: Space, store: RunStore) -> Trai
     return replace(options, keep_best=space.objective.name, patience=patience)
 
 
-def _worker(settings: SearchSettings, run_trial: TrialRunner | None, placement: Placement, parent: int) -> None:
+def _worker(
+    settings: SearchSettings, run_trial: TrialRunner | PackRunner | None, placement: Placement, parent: int
+) -> None:
     """A spawned worker: joins the run and runs trials until the study-wide count or time is reached,
     or until the process that spawned it is gone."""
     os.environ.update(placement.env)
@@ -152,13 +154,14 @@ def _observer(observer: Observer, settings: SearchSettings, space: Space, join: 
 def run_search(
     settings: SearchSettings,
     observer: Observer | None = None,
-    run_trial: TrialRunner | None = None,
+    run_trial: TrialRunner | PackRunner | None = None,
     worker: int = 1,
 ) -> SearchOutcome:
     """Run (or resume) the search `settings` describe; tables are rewritten after every trial.
 
     With `settings.workers` > 1 this process and workers - 1 more share the run's study, each
-    with its share of the cores; `run_trial` (None for the real trainer) must then be picklable.
+    with its share of the cores; `run_trial` (None for the real trainer; a `PackRunner` trains
+    several trials at once) must then be picklable.
     `worker` > 1 marks a spawned worker joining the run.
     """
     join = worker > 1

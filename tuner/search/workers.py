@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tuner.training.devices import Placement
 
 if TYPE_CHECKING:
-    from tuner.engines import TrialRunner
+    from tuner.engines import PackRunner, TrialRunner
     from tuner.search.settings import SearchSettings
 
 __all__ = ["die_with_parent", "start_workers"]
@@ -43,7 +43,10 @@ def die_with_parent(parent: int, poll_seconds: float = 2.0) -> None:
 
 
 def start_workers(
-    target: Callable[..., None], settings: SearchSettings, run_trial: TrialRunner | None, placements: list[Placement]
+    target: Callable[..., None],
+    settings: SearchSettings,
+    run_trial: TrialRunner | PackRunner | None,
+    placements: list[Placement],
 ) -> list[Any]:
     """Spawn the workers after the first (this process, placed by the session), each running
     `target(settings, run_trial, placement, parent_pid)` (nothing of a framework is inherited)."""
