@@ -186,6 +186,7 @@ class ScriptedPack(PackRunner):
         self.crash_at, self.interrupt_at = crash_at, interrupt_at
         self.rounds = self.widest = 0
         self.calls: list[dict[str, Any]] = []
+        self.spans: dict[int, list[int]] = {}  # trial: [the round it began in, the round it ended in]
 
     def run(self, take: Callable[[], Slot | None]) -> None:
         slots: list[tuple[Slot, TrialResult] | None] = [None] * self.width
@@ -208,6 +209,7 @@ class ScriptedPack(PackRunner):
 
     def begin(self, slot: Slot) -> tuple[Slot, TrialResult] | None:
         self.calls.append({"config": dict(slot.config), "seed": slot.seed})
+        self.spans[slot.number] = [self.rounds + 1, self.rounds + 1]
         result = TrialResult(conv_layers=1, pool_layers=1, param_count=1000)
         reason = self.fail_when(slot.config)
         if reason:
@@ -231,6 +233,7 @@ class ScriptedPack(PackRunner):
                 result.state, result.fail_reason = "pruned", exc.reason
             if result.state == "complete" and epoch < int(slot.config.get("epochs", 5)):
                 return False
+        self.spans[slot.number][1] = self.rounds
         slot.end(_scripted_end(result, 1.0))
         return True
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pytest
 from conftest import ScriptedPack, make_settings, scripted_runner
 
+from tuner.engines.base import Slot
+from tuner.errors import CnnTuneError
 from tuner.search import run_search
+from tuner.search.observer import Observer
 
 RUN = "exercise3-optuna-random"
 
@@ -44,8 +49,8 @@ def test_a_freed_slot_takes_the_next_trial_while_the_others_train(tmp_path: Path
     # Fewer rounds than the trials' epochs one after another: two trained side by side, each slot
     # refilled as its trial ended, so the pack never waited for the slower one.
     assert pack.rounds < trials["epochs_run"].sum() and pack.widest == 2
-    starts = pd.to_datetime(trials["started"])
-    assert (starts.diff().dropna() >= pd.Timedelta(0)).all()
+    spans = sorted(pack.spans.values())
+    assert any(b[0] > 1 and a[0] < b[0] <= a[1] for a in spans for b in spans)  # began while another trained on
 
 
 def test_a_pruned_slot_and_a_failing_slot_end_their_trials_only(tmp_path: Path, tiny_data: Path) -> None:
@@ -85,3 +90,55 @@ def test_ctrl_c_records_every_trial_of_the_pack_and_a_resume_runs_them_again(tmp
     # The interrupted trials' configurations were queued again and are the first the resumed pack trains.
     queued = sorted(interrupted["config"])
     assert sorted(json.dumps(c["config"], sort_keys=True) for c in again.calls[:3]) == queued
+
+
+def test_the_disk_filling_mid_pack_ends_the_search_and_a_resume_runs_the_pack_again(
+    tmp_path: Path, tiny_data: Path
+) -> None:
+    class FullDisk(Observer):  # the second trial's end fails to write, as a full disk makes the tables
+        ended = 0
+
+        def trial_finished(self, record: Any) -> None:
+            self.ended += 1
+            if self.ended == 2:
+                raise OSError(28, "No space left on device", str(tmp_path / RUN / "trials.csv"))
+
+    with pytest.raises(CnnTuneError, match=r"cannot write .*No space left on device"):
+        run_search(_settings(tmp_path, trials=6), FullDisk(), run_trial=ScriptedPack(width=3))
+    trials = _trials(tmp_path)
+    stopped = trials[trials["fail_reason"].fillna("").str.startswith("the search stopped")]
+    # The two trials that ended are kept; the ones still training are recorded stopped, to run again.
+    assert (trials["state"] == "complete").sum() == 2 and len(stopped) >= 1 and len(trials) == 2 + len(stopped)
+    again = ScriptedPack(width=3)
+    run_search(_settings(tmp_path, trials=6), run_trial=again)
+    trials = _trials(tmp_path)
+    assert (trials["state"] == "complete").sum() == 6
+    rerun = again.calls[: len(stopped)]
+    assert sorted(json.dumps(c["config"], sort_keys=True) for c in rerun) == sorted(stopped["config"])
+
+
+def test_a_runner_that_ends_a_trial_twice_or_fails_before_any_trial_stops_the_search(
+    tmp_path: Path, tiny_data: Path
+) -> None:
+    class Twice(ScriptedPack):
+        def epoch(self, slot: Slot, result: Any) -> bool:
+            ended = super().epoch(slot, result)
+            if ended:
+                slot.end(result)
+            return ended
+
+    with pytest.raises(RuntimeError, match=r"ended trial \d+ twice"):
+        run_search(_settings(tmp_path / "twice", trials=4), run_trial=Twice(width=2))
+
+    class Broken(ScriptedPack):
+        def run(self, take: Any) -> None:
+            raise RuntimeError("no device")
+
+    with pytest.raises(RuntimeError, match="no device"):  # nothing it trained to blame: not a loop of failures
+        run_search(_settings(tmp_path / "broken", trials=4), run_trial=Broken(width=2))
+
+
+def test_a_pack_needs_an_optuna_study(tmp_path: Path, tiny_data: Path) -> None:
+    settings = make_settings(space="exercise3", out=tmp_path, engine="keras-tuner", trials=2)
+    with pytest.raises(CnnTuneError, match="use the optuna engine"):
+        run_search(settings, run_trial=ScriptedPack(width=2))

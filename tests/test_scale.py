@@ -236,7 +236,11 @@ def _study_as_it_runs(seed: int) -> list[list[TrialRecord]]:
             )
             if rng.random() < 0.6 and number < 59:
                 break
-        live = [TrialRecord(n, "running", params={"filters": 32}, history=_history(1, 1, 0.5)) for n in running]
+        # A running trial as a database shows it before its parameters are written: none of them.
+        live = [
+            TrialRecord(n, "running", params={"filters": 32} if n % 3 else {}, history=_history(1, 1, 0.5))
+            for n in running
+        ]
         looks.append(sorted([*finished.values(), *live], key=lambda r: r.trial))
     return looks
 
@@ -256,5 +260,6 @@ def test_the_tables_kept_between_saves_equal_the_tables_built_from_every_record(
         assert trials_csv == expected_trials.to_csv(index=False)
         assert history_csv == expected_history.to_csv(index=False)
     assert len(cache.keys) == 60  # every trial settled at the end
-    # Built again from every record only when a column appeared (dropout; lr_scale) or changed its type.
-    assert 1 <= cache.rebuilds <= 4
+    # Built again from every record only when a column appeared (dropout; lr_scale, while only trials
+    # finished after a running one had it) or changed its type: a few of the 60 saves.
+    assert 1 <= cache.rebuilds <= 10

@@ -13,7 +13,6 @@ transaction (`TrialWrites`: optuna commits every parameter and attribute on its 
 
 from __future__ import annotations
 
-import bisect
 import copy
 import heapq
 import json
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.samplers._tpe.sampler import _get_pruned_trial_score
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
 from optuna.trial import FrozenTrial, TrialState
@@ -84,6 +84,8 @@ STUDY_PRIVATE = (
     ("FrozenTrial", "_trial_id"),  # the storage's id of a trial, which claiming it needs
     ("Study", "_get_trials"),  # how TPE lists a study's trials (`ScoredTPE`'s bounded history replaces it)
 )
+# `RecentTrials` also ranks pruned trials with optuna's `samplers._tpe.sampler._get_pruned_trial_score`,
+# TPE's own order (imported above: an optuna without it fails at import, and so do the tests).
 
 
 # (attribute of an RDBStorage, or of optuna's RDB storage module) `TrialWrites` relies on.
@@ -279,55 +281,70 @@ def save_project(tuner: Any) -> None:
 
 
 class RecentTrials:
-    """A study as TPE sees it once it holds more than `limit` finished trials: its `keep` best complete
-    trials and its most recent ones, `limit` in all. Everything else is the study's own.
+    """A study as TPE sees it once it holds more than `limit` finished trials: TPE's good group (the
+    `keep` best trials, as TPE ranks them) and the most recent finished ones, `limit` in all, and
+    every running trial. Everything else is the study's own.
 
     TPE fits its densities to every finished trial (and to every running one, with the constant liar),
     so a proposal costs more the larger the study: 34 ms at 1,000 trials and 342 ms at 10,000 here.
-    Its good group is at most the 25 best trials (optuna's default gamma), which `keep` holds; its
-    other trials are already weighted by recency, old ones least (optuna's default weights). Up to
-    `limit` trials, TPE sees the study itself and proposes exactly what it would. One view serves one
-    proposal: the study does not change while TPE proposes."""
+    Its good group is at most the 25 best trials (optuna's default gamma): complete ones by value,
+    then pruned ones by how far they got (`_get_pruned_trial_score`). Its other trials are already
+    weighted by recency, old ones least (optuna's default weights). Up to `limit` finished trials,
+    TPE sees the study itself and proposes exactly what it would. One view serves one proposal: the
+    study does not change while TPE proposes (the trial being proposed aside, which TPE leaves out)."""
 
     def __init__(self, study: optuna.Study, limit: int, keep: int) -> None:
         self.study, self.limit, self.keep = study, limit, keep
-        self.best: list[int] | None = None  # the numbers of the `keep` best complete trials, in order
-        # Each listing by state read once for the proposal: a journal storage goes through every
-        # trial to filter them (10 ms at 10,000 trials), and TPE asks about eight times a proposal.
+        self.best: set[int] | None = None  # the numbers of TPE's good group
+        # Each listing by state read and bounded once for the proposal: a journal storage goes through
+        # every trial to filter them (10 ms at 10,000 trials), and TPE asks about eight times a proposal.
         self.listed: dict[tuple[TrialState, ...] | None, list[FrozenTrial]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.study, name)
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
-        return self.bounded(self.listing(deepcopy, states))
+        return self.listing(deepcopy, states)
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return self.bounded(self.listing(deepcopy, states))
+        return self.listing(deepcopy, states)
 
     def listing(self, deepcopy: bool, states: Any) -> list[FrozenTrial]:
         key = None if states is None else tuple(states)
         if key not in self.listed:
-            self.listed[key] = self.study._get_trials(deepcopy=False, states=states, use_cache=False)
+            self.listed[key] = self.bounded(self.study._get_trials(deepcopy=False, states=states, use_cache=False))
         trials = self.listed[key]
         return [copy.deepcopy(t) for t in trials] if deepcopy else list(trials)
 
     def bounded(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-        """`trials` (by number, as optuna lists them), past `limit` of them the best and the most recent."""
-        if len(trials) <= self.limit:
+        """`trials` (by number, as optuna lists them); past `limit` finished ones, the good group,
+        the most recent finished ones and the running ones."""
+        finished = [t for t in trials if t.state != TrialState.RUNNING]
+        if len(finished) <= self.limit:
             return trials
+        best = self.good_group()
+        since = finished[-(self.limit - self.keep)].number
+        return [t for t in trials if t.number >= since or t.number in best or t.state == TrialState.RUNNING]
+
+    def good_group(self) -> set[int]:
+        """The numbers of the `keep` trials TPE would count as good, in its own order."""
         if self.best is None:
-            complete = self.listing(False, (TrialState.COMPLETE,))
-            values = [(t.value, t.number) for t in complete if t.value is not None]
-            maximize = self.study.direction == optuna.study.StudyDirection.MAXIMIZE
-            self.best = sorted(n for _, n in (heapq.nlargest if maximize else heapq.nsmallest)(self.keep, values))
-        recent = trials[-(self.limit - self.keep) :]
-        older = []
-        for number in self.best:
-            i = bisect.bisect_left(trials, number, key=lambda t: t.number)
-            if number < recent[0].number and i < len(trials) and trials[i].number == number:
-                older.append(trials[i])
-        return older + recent
+            done = self.study._get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=False
+            )
+            sign = -1.0 if self.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+            complete = [
+                (sign * t.value, t.number) for t in done if t.state == TrialState.COMPLETE and t.value is not None
+            ]
+            best = [n for _, n in heapq.nsmallest(self.keep, complete)]  # ties: the older first, as TPE's sort
+            if len(best) < self.keep:
+                pruned = [t for t in done if t.state == TrialState.PRUNED]
+                ranked = heapq.nsmallest(
+                    self.keep - len(best), pruned, key=lambda t: (_get_pruned_trial_score(t, self.study), t.number)
+                )
+                best += [t.number for t in ranked]
+            self.best = set(best)
+        return self.best
 
 
 class ScoredTPE(optuna.samplers.TPESampler):

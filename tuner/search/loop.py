@@ -45,6 +45,30 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class _LoopError(Exception):
+    """An error of the loop's own raised inside a pack runner's call (the engine's, the disk's): it
+    ends the search as it would one trial at a time, not just the pack."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _own(call: Callable[..., Any]) -> Callable[..., Any]:
+    """`call`, its errors raised as `_LoopError`, but for a CnnTuneError (a pruner's StopTrial
+    among them) and KeyboardInterrupt, which go through as they are."""
+
+    def wrapped(*args: Any) -> Any:
+        try:
+            return call(*args)
+        except CnnTuneError:
+            raise
+        except Exception as exc:
+            raise _LoopError(exc) from exc
+
+    return wrapped
+
+
 @dataclass
 class _Running:
     """A trial the loop started: its proposal, when it started, and its epoch hook."""
@@ -52,6 +76,9 @@ class _Running:
     proposal: Proposal
     started: str
     on_epoch: EpochHook
+
+
+_Flying = dict[int, tuple[_Running, contextlib.ExitStack]]  # a pack's trials in training, by number
 
 
 class TrialLoop:
@@ -254,10 +281,11 @@ class TrialLoop:
 
     def run_packs(self, runner: PackRunner) -> None:
         """Keep `runner`'s slots full of trials until the search is over. Each trial is asked for,
-        pruned, recorded and told as one trained alone is; when the runner cannot go on, the trials
-        it holds fail with its error and the search goes on; on Ctrl-C, SIGTERM or an error that
-        ends the search, they are recorded interrupted and run again on resume."""
-        flying: dict[int, tuple[_Running, contextlib.ExitStack]] = {}
+        pruned, recorded and told as one trained alone is. When the runner cannot go on, the trials
+        it holds fail with its error and the search goes on; an error of the loop's own (the
+        engine's, the disk's), Ctrl-C or SIGTERM ends the search as it does one trial at a time,
+        the pack's trials recorded interrupted, to run again on resume."""
+        flying: _Flying = {}
         exhausted = False
 
         def take() -> Slot | None:
@@ -285,21 +313,19 @@ class TrialLoop:
         try:
             while not exhausted and not self.should_stop():
                 try:
-                    runner.run(take)
+                    runner.run(_own(take))
+                except _LoopError as exc:
+                    raise exc.error from None
                 except (CnnTuneError, KeyboardInterrupt):
                     raise
                 except Exception as exc:  # the pack's program cannot go on: its trials failed
+                    if not flying:
+                        raise  # nothing it trained to blame: it would fail again at once
                     reason = f"the pack stopped: {type(exc).__name__}: {exc}"
                     for number in list(flying):
-                        trial, stack = flying.pop(number)
-                        with stack:
-                            record = self.finish(trial, TrialResult(state="failed", fail_reason=reason))
-                        self.trial_done(record)
+                        self.end_slot(flying, number, TrialResult(state="failed", fail_reason=reason))
                 for number in list(flying):  # a runner that returned with trials it did not end
-                    trial, stack = flying.pop(number)
-                    with stack:
-                        record = self.finish(trial, TrialResult(state="failed", fail_reason="the pack did not end it"))
-                    self.trial_done(record)
+                    self.end_slot(flying, number, TrialResult(state="failed", fail_reason="the pack did not end it"))
         except BaseException as exc:
             reason = interruption(exc) if isinstance(exc, KeyboardInterrupt) else f"the search stopped: {exc}"
             for trial, stack in flying.values():
@@ -308,7 +334,7 @@ class TrialLoop:
             flying.clear()
             raise
 
-    def slot(self, proposal: Proposal, flying: dict[int, tuple[_Running, contextlib.ExitStack]]) -> Slot:
+    def slot(self, proposal: Proposal, flying: _Flying) -> Slot:
         """`proposal` started as a pack's trial, held in `flying` until its slot ends."""
         trial = self.start(proposal)
         stack = contextlib.ExitStack()
@@ -316,15 +342,22 @@ class TrialLoop:
         flying[proposal.number] = (trial, stack)
 
         def end(result: TrialResult) -> None:
-            held, held_stack = flying.pop(proposal.number)
-            with held_stack:
-                record = self.finish(held, result)
-            self.trial_done(record)
+            if proposal.number not in flying:
+                raise RuntimeError(f"the pack runner ended trial {proposal.number} twice")
+            self.end_slot(flying, proposal.number, result)
 
         def say(text: str) -> None:
             self.observer.message(f"trial {proposal.number}: {text}")
 
-        return Slot(proposal.number, dict(proposal.config), proposal.seed, trial.on_epoch, end, say)
+        return Slot(proposal.number, dict(proposal.config), proposal.seed, _own(trial.on_epoch), _own(end), _own(say))
+
+    def end_slot(self, flying: _Flying, number: int, result: TrialResult) -> None:
+        """Record and tell the pack's trial `number`; it leaves `flying` once the engine holds its record."""
+        trial, stack = flying[number]
+        with stack:
+            record = self.finish(trial, result)
+        del flying[number]
+        self.trial_done(record)
 
     def record(self, proposal: Proposal, result: TrialResult, started: str) -> TrialRecord:
         """The trial's record: its state and result, and its value for the sampler: the objective's

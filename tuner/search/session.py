@@ -186,6 +186,8 @@ def run_search(
     settings = replace(settings, training=settings.training.decided())
     if len(placements) > 1 and engine.name != "optuna":
         raise CnnTuneError("parallel trials share an optuna study; use the optuna engine", field="workers")
+    if isinstance(run_trial, PackRunner) and engine.name != "optuna":  # keras-tuner's oracle runs one trial
+        raise CnnTuneError("a pack trains several trials of one optuna study at once; use the optuna engine")
     if placements:  # this process is the first worker: its place holds before anything loads Keras
         os.environ.update(placements[0].env)
     name = settings.name or f"{space.name}-{engine.name}-{engine.algorithm}"
