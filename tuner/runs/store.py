@@ -124,14 +124,13 @@ class RunStore:
     def save_tables(
         self,
         trials: pd.DataFrame,
+        trials_csv: str,
         history: pd.DataFrame,
+        history_csv: str,
         best_config: dict[str, Any] | None,
         leaderboard_md: str,
-        csv: tuple[str, str] | None = None,
     ) -> None:
-        """Rewrite trials, history, best/config.json and leaderboard.md (`csv`: the two tables' CSV
-        text, when the caller has it)."""
-        trials_csv, history_csv = csv or (trials.to_csv(index=False), history.to_csv(index=False))
+        """Rewrite trials, history (each as its CSV text and as parquet), best/config.json and leaderboard.md."""
         write_atomic(self.path / "trials.csv", trials_csv)
         write_atomic(self.path / "history.csv", history_csv)
         for name, frame in (("trials", trials), ("history", history)):
@@ -153,7 +152,7 @@ class RunStore:
         board = leaderboard(trials, space.objective, space.stop)
         summary = summarize(trials, board, run)
         markdown = run_markdown(summary, board, run)
-        self.save_tables(trials, history, summary.best_config, markdown, (trials_csv, history_csv))
+        self.save_tables(trials, trials_csv, history, history_csv, summary.best_config, markdown)
 
     def _table(self, name: str) -> pd.DataFrame:
         parquet, csv = self.path / f"{name}.parquet", self.path / f"{name}.csv"

@@ -46,10 +46,8 @@ class _Table:
     def update(self, settled: list[TrialRecord], rest: list[TrialRecord]) -> tuple[pd.DataFrame, str]:
         """The whole table and its CSV text: the settled rows, then `settled` (the newly settled
         records), then `rest`, each after the other by trial number."""
-        if self.rows is None:
-            kept, new, tail = None, self.build(settled), self.build(rest)
-        else:
-            kept, new, tail = self.rows, self.build(settled), self.build(rest)
+        kept, new, tail = self.rows, self.build(settled), self.build(rest)
+        if kept is not None:
             known = list(kept.columns)
             if any(c not in known for c in (*new.columns, *tail.columns)):
                 raise _Rebuild
@@ -65,7 +63,7 @@ class _Table:
             self.csv = ""  # a column's type changed: render every settled row again
             done = 0
         else:
-            done = 0 if self.rows is None else len(self.rows)
+            done = 0 if kept is None else len(kept)
         if count > done:
             self.csv += whole.iloc[done:count].to_csv(index=False, header=False)
         self.rows, self.signature = rows, _signature(whole)

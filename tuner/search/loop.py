@@ -114,6 +114,7 @@ class TrialLoop:
         capacity = engine.capacity()
         self.target = trials if capacity is None else min(trials, capacity)
         self.failures: list[str] = []
+        self.exhausted = False  # the engine has nothing left to propose
         self.deadline: float | None = None
         self.ends_at: float | None = None  # the deadline in seconds since the epoch (for the estimate)
 
@@ -131,16 +132,10 @@ class TrialLoop:
             if isinstance(self.run_trial, PackRunner):
                 self.run_packs(self.run_trial)
             else:
-                while not self.should_stop():
-                    proposal = self.engine.ask()
-                    if proposal is None:  # the engine's whole space is tried (a grid, keras-tuner's Hyperband)
-                        self.say_exhausted()
-                        break
-                    finished, running = self.engine.finished(), self.engine.running()
-                    if surplus(proposal.number, finished, running, self.target):
-                        self.engine.give_back(proposal)
-                        continue
-                    self.trial_done(self.run_one(proposal))
+                while not self.exhausted and not self.should_stop():
+                    proposal = self.propose()
+                    if proposal is not None:
+                        self.trial_done(self.run_one(proposal))
             self.save()  # the trials other workers finished after this one's last
         except BaseException:
             self.save()
@@ -149,9 +144,19 @@ class TrialLoop:
             self.observer.search_finished()
         return self.engine.records()
 
-    def say_exhausted(self) -> None:
-        if self.engine.exhausted:
-            self.observer.message(self.engine.exhausted)
+    def propose(self) -> Proposal | None:
+        """The engine's next proposal, or None: when the engine has none left (a grid, keras-tuner's
+        Hyperband: `exhausted`, said once), or when the proposal is one too many and given back."""
+        proposal = self.engine.ask()
+        if proposal is None:
+            if self.engine.exhausted:
+                self.observer.message(self.engine.exhausted)
+            self.exhausted = True
+            return None
+        if surplus(proposal.number, self.engine.finished(), self.engine.running(), self.target):
+            self.engine.give_back(proposal)
+            return None
+        return proposal
 
     def should_stop(self) -> bool:
         """True when no more trials should start here. While every remaining slot is held by a
@@ -286,11 +291,9 @@ class TrialLoop:
         engine's, the disk's), Ctrl-C or SIGTERM ends the search as it does one trial at a time,
         the pack's trials recorded interrupted, to run again on resume."""
         flying: _Flying = {}
-        exhausted = False
 
         def take() -> Slot | None:
-            nonlocal exhausted
-            while not exhausted:
+            while not self.exhausted:
                 may = self.may_start()
                 if may is False:
                     return None
@@ -299,19 +302,13 @@ class TrialLoop:
                         return None  # some of them this pack's: it goes on without a new one
                     time.sleep(self.poll_seconds)
                     continue
-                proposal = self.engine.ask()
-                if proposal is None:
-                    self.say_exhausted()
-                    exhausted = True
-                    return None
-                if surplus(proposal.number, self.engine.finished(), self.engine.running(), self.target):
-                    self.engine.give_back(proposal)
-                    continue
-                return self.slot(proposal, flying)
+                proposal = self.propose()
+                if proposal is not None:
+                    return self.slot(proposal, flying)
             return None
 
         try:
-            while not exhausted and not self.should_stop():
+            while not self.exhausted and not self.should_stop():
                 try:
                     runner.run(_own(take))
                 except _LoopError as exc:
